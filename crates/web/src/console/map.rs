@@ -1,0 +1,120 @@
+//! The region map: the cities placed by their coordinates, drawn as SVG on the server.
+
+use crate::i18n::Lang;
+use maud::{Markup, html};
+use yrd_kernel::{Jurisdiction, JurisdictionLevel, jurisdictions};
+
+const WIDTH: f64 = 520.0;
+const PAD: f64 = 30.0;
+
+/// Province marker shapes, so that the map does not rely on colour alone.
+fn marker(province: u32, x: f64, y: f64, r: f64) -> Markup {
+    let class = format!("prov prov-{province}");
+    match province {
+        310000 => {
+            let points = format!("{x},{} {},{y} {x},{} {},{y}", y - r * 1.4, x + r * 1.4, y + r * 1.4, x - r * 1.4);
+            html! { polygon class=(class) points=(points) {} }
+        }
+        320000 => html! { rect class=(class) x=(x - r) y=(y - r) width=(2.0 * r) height=(2.0 * r) {} },
+        330000 => {
+            let points = format!("{x},{} {},{} {},{}", y - r * 1.3, x + r * 1.2, y + r, x - r * 1.2, y + r);
+            html! { polygon class=(class) points=(points) {} }
+        }
+        _ => html! { circle class=(class) cx=(x) cy=(y) r=(r) {} },
+    }
+}
+
+struct Projection {
+    lon_min: f64,
+    lat_max: f64,
+    scale: f64,
+    cos_lat: f64,
+}
+
+impl Projection {
+    /// Equirectangular around the region's middle latitude: faithful enough at this size.
+    fn fit(points: &[&Jurisdiction]) -> (Projection, f64) {
+        let lons = points.iter().filter_map(|j| j.lon);
+        let lats = points.iter().filter_map(|j| j.lat);
+        let (lon_min, lon_max) = lons.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let (lat_min, lat_max) = lats.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let cos_lat = ((lat_min + lat_max) / 2.0).to_radians().cos();
+        let scale = (WIDTH - 2.0 * PAD) / ((lon_max - lon_min) * cos_lat);
+        let height = (lat_max - lat_min) * scale + 2.0 * PAD;
+        (Projection { lon_min, lat_max, scale, cos_lat }, height)
+    }
+
+    fn project(&self, lon: f64, lat: f64) -> (f64, f64) {
+        let x = PAD + (lon - self.lon_min) * self.cos_lat * self.scale;
+        let y = PAD + (self.lat_max - lat) * self.scale;
+        ((x * 10.0).round() / 10.0, (y * 10.0).round() / 10.0)
+    }
+}
+
+/// The map of the 41 cities (and the demonstration-zone districts), coloured and
+/// shaped by province, each with its name on hover and a link to `link(code)`.
+pub fn region_map(lang: Lang, link: impl Fn(&Jurisdiction) -> Option<String>) -> Markup {
+    let table = jurisdictions();
+    let cities: Vec<&Jurisdiction> =
+        table.all().filter(|j| j.level == JurisdictionLevel::City && j.lon.is_some()).collect();
+    let districts: Vec<&Jurisdiction> =
+        table.all().filter(|j| j.level != JurisdictionLevel::City && j.lon.is_some()).collect();
+    let (projection, height) = Projection::fit(&cities);
+    let name = |j: &Jurisdiction| lang.pick(&j.name_zh, &j.name_en).to_string();
+    let title = lang.pick("长三角地区 41 个城市", "The 41 cities of the Yangtze River Delta");
+    html! {
+        figure.map {
+            svg viewBox=(format!("0 0 {WIDTH} {}", height.ceil())) role="img" aria-labelledby="map-title" xmlns="http://www.w3.org/2000/svg" {
+                title id="map-title" { (title) }
+                @for city in &cities {
+                    @let (x, y) = projection.project(city.lon.unwrap_or_default(), city.lat.unwrap_or_default());
+                    @let province = city.code.province();
+                    @let label = format!("{} · {} · {}", name(city), name(province.jurisdiction()), city.code);
+                    g.city data-code=(city.code) {
+                        title { (label) }
+                        @if let Some(href) = link(city) {
+                            a href=(href) { (marker(province.as_u32(), x, y, 6.0)) }
+                        } @else {
+                            (marker(province.as_u32(), x, y, 6.0))
+                        }
+                        text x=(x + 8.0) y=(y + 4.0) { (name(city)) }
+                    }
+                }
+                @for district in &districts {
+                    @let (x, y) = projection.project(district.lon.unwrap_or_default(), district.lat.unwrap_or_default());
+                    g.district data-code=(district.code) {
+                        title { (name(district)) " · " (district.code) " · " (district.tags.join(", ")) }
+                        circle.zone cx=(x) cy=(y) r="2.5" {}
+                    }
+                }
+            }
+            figcaption.legend {
+                @for province in table.provinces() {
+                    span.legend-item {
+                        svg.legend-mark viewBox="0 0 20 20" aria-hidden="true" { (marker(province.code.as_u32(), 10.0, 10.0, 6.0)) }
+                        (name(province))
+                    }
+                }
+                span.legend-item {
+                    svg.legend-mark viewBox="0 0 20 20" aria-hidden="true" { circle.zone cx="10" cy="10" r="3" {} }
+                    (lang.pick("示范区及 G60 区县", "Demonstration zone and G60 districts"))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_city_is_drawn_once_inside_the_frame() {
+        let svg = region_map(Lang::En, |_| None).into_string();
+        assert_eq!(svg.matches("class=\"city\"").count(), 41);
+        assert!(svg.contains("Suzhou · Jiangsu · 320500"));
+        assert!(svg.contains("Suzhou · Anhui · 341300"));
+        let zh = region_map(Lang::Zh, |_| None).into_string();
+        assert!(zh.contains("苏州市 · 江苏省"));
+    }
+}

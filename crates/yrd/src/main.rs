@@ -1,0 +1,326 @@
+//! `yrd`: the YRD Platform in one binary.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+use yrd_db::Db;
+use yrd_kernel::{AccessLevel, Scope};
+use yrd_web::{AppContext, Config, Module};
+
+#[derive(Parser)]
+#[command(
+    name = "yrd",
+    version,
+    about = "YRD Platform: the shared platform of the Yangtze River Delta integration programme",
+    long_about = "YRD Platform: one binary that serves the API, the bilingual console and the protocol \
+                  endpoints of the Yangtze River Delta integration programme (Shanghai, Jiangsu, Zhejiang, Anhui).\n\n\
+                  Start with `yrd serve --demo` and open http://127.0.0.1:8080."
+)]
+struct Cli {
+    /// Database: an SQLite file path (created if missing) or a postgres:// URL.
+    #[arg(long, global = true, env = "YRD_DB", default_value = "./yrd.db")]
+    db: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, env = "YRD_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    /// Log filter: a level (info, debug…) or target=level pairs.
+    #[arg(long, global = true, env = "YRD_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: API, console and background jobs on one port.
+    Serve(ServeArgs),
+    /// Apply every module's pending database migrations.
+    Migrate {
+        /// Only list the migrations and whether each is applied.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Load the demonstration data set (idempotent).
+    Demo,
+    /// Users, grants and API tokens.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "YRD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Load the demonstration data and print the demo logins (never in production).
+    #[arg(long)]
+    demo: bool,
+    /// Mark cookies Secure (when served behind HTTPS).
+    #[arg(long, env = "YRD_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Seconds before a request is cut off.
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input or a prompt.
+    Add {
+        login: String,
+        /// Name shown in the console.
+        #[arg(long)]
+        name: String,
+        /// Platform administrator: may do everything everywhere.
+        #[arg(long)]
+        admin: bool,
+        /// No password: the account signs in with API tokens only.
+        #[arg(long)]
+        no_password: bool,
+    },
+    /// Set a user's password (read from standard input or a prompt).
+    Passwd { login: String },
+    /// Grant a level in a module within a scope.
+    Grant {
+        login: String,
+        /// Module name, or * for every module.
+        #[arg(long)]
+        module: String,
+        /// read, write, approve or admin.
+        #[arg(long)]
+        level: AccessLevel,
+        /// Code prefix: "" the whole region, 32 Jiangsu, 3205 Suzhou (Jiangsu).
+        #[arg(long, default_value = "")]
+        scope: Scope,
+    },
+    /// Revoke a grant.
+    Revoke {
+        login: String,
+        #[arg(long)]
+        module: String,
+        #[arg(long, default_value = "")]
+        scope: Scope,
+    },
+    /// List users and their grants.
+    List,
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for a user and print it (shown this once).
+    Create {
+        login: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
+        /// Days until it expires (1–366); without it, it never expires.
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: i64 },
+    /// List a user's tokens (never the secrets).
+    List { login: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and report the first broken entry.
+    Verify,
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    use tracing_subscriber::prelude::*;
+    let targets: tracing_subscriber::filter::Targets =
+        filter.parse().unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    let registry = tracing_subscriber::registry().with(targets);
+    match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(db: &str, modules: &[Arc<dyn Module>]) -> Result<Db, String> {
+    let db = Db::connect(db).await.map_err(|e| e.to_string())?;
+    db.migrate(&yrd_web::all_migrations(modules)).await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let modules = yrd::modules();
+    match cli.command {
+        Command::Serve(args) => serve(&cli.db, args, modules).await,
+        Command::Migrate { status } => {
+            let db = Db::connect(&cli.db).await.map_err(|e| e.to_string())?;
+            let sets = yrd_web::all_migrations(&modules);
+            if status {
+                for step in db.migration_status(&sets).await.map_err(|e| e.to_string())? {
+                    let mark = if step.applied { "applied" } else { "pending" };
+                    println!("{:<10} {:>4}  {:<30} {mark}", step.module, step.version, step.name);
+                }
+            } else {
+                let applied = db.migrate(&sets).await.map_err(|e| e.to_string())?;
+                println!("{} migrations applied; the database is up to date.", applied.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            let db = open(&cli.db, &modules).await?;
+            let ctx = AppContext::new(db, Config { demo: true, ..Config::default() });
+            yrd::load_demo(&ctx, &modules).await?;
+            println!("Demonstration data loaded. {}", demo_login_line());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(command) => {
+            let db = open(&cli.db, &modules).await?;
+            user_command(&db, command).await
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let db = open(&cli.db, &modules).await?;
+            let result = yrd_audit::verify(&db).await.map_err(|e| e.to_string())?;
+            match result.first_broken {
+                None => {
+                    println!("audit log intact: {} entries, head {}", result.checked, result.head.as_deref().unwrap_or("(empty)"));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(broken) => {
+                    println!("audit log BROKEN at entry {}: {} ({} entries before it are intact)", broken.seq, broken.reason, result.checked);
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}
+
+fn demo_login_line() -> String {
+    format!(
+        "DEMO logins (demonstration data only): demo.admin, demo.office, demo.sh, demo.js, demo.zj, demo.ah — password {}",
+        yrd::DEMO_PASSWORD
+    )
+}
+
+async fn serve(db_target: &str, args: ServeArgs, modules: Vec<Arc<dyn Module>>) -> Result<ExitCode, String> {
+    let db = open(db_target, &modules).await?;
+    let config = Config {
+        secure_cookies: args.secure_cookies,
+        demo: args.demo,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        ..Config::default()
+    };
+    let ctx = AppContext::new(db.clone(), config);
+    if args.demo {
+        yrd::load_demo(&ctx, &modules).await?;
+    }
+    let platform = yrd_web::build(ctx.clone(), &modules);
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("YRD Platform listening on http://{address} (database: {})", yrd_db::redact(db_target));
+    if args.demo {
+        println!("{}", demo_login_line());
+    } else if !yrd_auth::has_users(&db).await.map_err(|e| e.to_string())? {
+        println!("No users yet. Create the first administrator: yrd user add admin --name \"Administrator\" --admin");
+    }
+    yrd_web::serve(ctx, platform, listener, std::time::Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A password from a prompt (twice, not echoed) or the first line of standard input.
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Password again: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the passwords differ".into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
+async fn user_command(db: &Db, command: UserCommand) -> Result<ExitCode, String> {
+    const CLI_ACTOR: &str = "cli";
+    match command {
+        UserCommand::Add { login, name, admin, no_password } => {
+            let password = if no_password { None } else { Some(read_password()?) };
+            let user = yrd_auth::create_user(
+                db,
+                CLI_ACTOR,
+                yrd_auth::NewUser { login, display_name: name, password, is_admin: admin, is_demo: false },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("created user {} (id {}){}", user.login, user.id, if user.is_admin { ", platform administrator" } else { "" });
+        }
+        UserCommand::Passwd { login } => {
+            let password = read_password()?;
+            yrd_auth::set_password(db, CLI_ACTOR, &login, password).await.map_err(|e| e.to_string())?;
+            println!("password of {login} changed; their console sessions were ended");
+        }
+        UserCommand::Grant { login, module, level, scope } => {
+            yrd_auth::grant(db, CLI_ACTOR, &login, &module, level, &scope).await.map_err(|e| e.to_string())?;
+            println!("granted {level} in {module} within scope '{scope}' to {login}");
+        }
+        UserCommand::Revoke { login, module, scope } => {
+            yrd_auth::revoke(db, CLI_ACTOR, &login, &module, &scope).await.map_err(|e| e.to_string())?;
+            println!("revoked {module} within scope '{scope}' from {login}");
+        }
+        UserCommand::List => {
+            for user in yrd_auth::list_users(db).await.map_err(|e| e.to_string())? {
+                let grants: Vec<String> = user.grants.iter().map(|g| format!("{}:{}@'{}'", g.module, g.level, g.scope)).collect();
+                let flags = [(user.user.is_admin, "admin"), (user.is_demo, "demo")]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, name)| *name)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                println!("{:<16} {:<40} {:<10} {}", user.user.login, user.user.display_name, flags, grants.join(" "));
+            }
+        }
+        UserCommand::Token(TokenCommand::Create { login, name, expires_days }) => {
+            let expires = yrd_web::core_api::token_expiry(expires_days).map_err(|e| e.to_string())?;
+            let token = yrd_auth::create_token(db, CLI_ACTOR, &login, &name, expires).await.map_err(|e| e.to_string())?;
+            eprintln!("token {} created for {login}; it is shown only now:", token.info.id);
+            println!("{}", token.token);
+        }
+        UserCommand::Token(TokenCommand::Revoke { id }) => {
+            yrd_auth::revoke_token(db, CLI_ACTOR, id, None).await.map_err(|e| e.to_string())?;
+            println!("token {id} revoked");
+        }
+        UserCommand::Token(TokenCommand::List { login }) => {
+            for token in yrd_auth::list_tokens(db, &login).await.map_err(|e| e.to_string())? {
+                let state = if token.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{:>5}  {:<12} {:<30} {state:<8} expires {}", token.id, token.prefix, token.name, token.expires_at.as_deref().unwrap_or("never"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
