@@ -47,6 +47,9 @@ mod tests {
     #[test]
     fn keys_are_sorted_at_every_depth() {
         let value = json!({"b": 1, "a": {"z": [3, {"y": null, "x": "é"}], "m": true}});
-        assert_eq!(canonical_json(&value), r#"{"a":{"m":true,"z":[3,{"x":"é","y":null}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"m":true,"z":[3,{"x":"é","y":null}]},"b":1}"#
+        );
     }
 }

@@ -113,7 +113,9 @@ pub async fn append(tx: &mut Tx, change: Change) -> Result<Entry, DbError> {
     // PostgreSQL this lock is held until commit and lets readers through; SQLite's
     // write transactions are already serial (BEGIN IMMEDIATE).
     if tx.backend() == Backend::Postgres {
-        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").execute(tx.conn()).await?;
+        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            .execute(tx.conn())
+            .await?;
     }
     let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(tx.conn())
@@ -268,5 +270,9 @@ pub async fn verify(db: &Db) -> Result<Verification, DbError> {
             checked += 1;
         }
     }
-    Ok(Verification { checked, head: (checked > 0).then_some(prev_hash), first_broken: None })
+    Ok(Verification {
+        checked,
+        head: (checked > 0).then_some(prev_hash),
+        first_broken: None,
+    })
 }

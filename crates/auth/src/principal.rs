@@ -69,7 +69,10 @@ impl Principal {
     }
 
     pub fn user(user: UserRef, grants: Vec<Grant>) -> Self {
-        Self { user: Some(user), grants }
+        Self {
+            user: Some(user),
+            grants,
+        }
     }
 
     pub fn user_ref(&self) -> Option<&UserRef> {
@@ -86,7 +89,9 @@ impl Principal {
 
     /// The name the audit log records.
     pub fn actor(&self) -> String {
-        self.user.as_ref().map_or_else(|| "anonymous".to_string(), |u| u.login.clone())
+        self.user
+            .as_ref()
+            .map_or_else(|| "anonymous".to_string(), |u| u.login.clone())
     }
 
     /// Whether the principal may act at `level` in `module` for `jurisdiction`
@@ -113,7 +118,12 @@ impl Principal {
         if self.allows(module, level, jurisdiction) {
             Ok(())
         } else {
-            Err(Denied { actor: self.actor(), module: module.to_string(), level, jurisdiction })
+            Err(Denied {
+                actor: self.actor(),
+                module: module.to_string(),
+                level,
+                jurisdiction,
+            })
         }
     }
 
@@ -148,7 +158,12 @@ mod tests {
 
     fn official(grants: &[(&str, AccessLevel, &str)]) -> Principal {
         Principal::user(
-            UserRef { id: 7, login: "js-official".into(), display_name: "JS".into(), is_admin: false },
+            UserRef {
+                id: 7,
+                login: "js-official".into(),
+                display_name: "JS".into(),
+                is_admin: false,
+            },
             grants
                 .iter()
                 .map(|(module, level, scope)| Grant {
@@ -176,7 +191,10 @@ mod tests {
 
     #[test]
     fn scopes_describe_where_a_principal_may_look() {
-        let p = official(&[("plan", AccessLevel::Read, "3205"), ("plan", AccessLevel::Write, "3206")]);
+        let p = official(&[
+            ("plan", AccessLevel::Read, "3205"),
+            ("plan", AccessLevel::Write, "3206"),
+        ]);
         match p.scopes("plan", AccessLevel::Read) {
             Scopes::Within(scopes) => assert_eq!(scopes.len(), 2),
             other => panic!("{other:?}"),

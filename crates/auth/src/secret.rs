@@ -1,7 +1,7 @@
 //! Passwords (argon2id) and random secrets (tokens, sessions) stored as SHA-256 hashes.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
 /// An argon2id PHC string for the password.

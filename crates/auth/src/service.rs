@@ -1,9 +1,9 @@
 //! Use cases on identities: each mutation is validated, then committed in one
 //! transaction with its audit entry.
 
+use crate::ANY_MODULE;
 use crate::principal::{Grant, Principal, UserRef};
 use crate::secret::{hash_password, new_secret, secret_hash, verify_password};
-use crate::ANY_MODULE;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -108,9 +108,14 @@ pub struct NewToken {
 }
 
 fn validate_login(login: &str, errors: &mut ValidationErrors) {
-    let ok_chars = login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let ok_chars = login
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if !(3..=64).contains(&login.len()) || !ok_chars {
-        errors.add("login", "3 to 64 characters: lower-case letters, digits, '.', '_' or '-'");
+        errors.add(
+            "login",
+            "3 to 64 characters: lower-case letters, digits, '.', '_' or '-'",
+        );
     }
 }
 
@@ -141,7 +146,9 @@ async fn audit(tx: &mut Tx, actor: &str, action: &str, entity: &str, detail: ser
 
 /// Argon2 takes tens of milliseconds on purpose: keep it off the async workers.
 async fn hash_off_thread(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic")
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("hashing does not panic")
 }
 
 pub async fn create_user(db: &Db, actor: &str, new: NewUser) -> Result<UserRef, AuthError> {
@@ -160,7 +167,10 @@ pub async fn create_user(db: &Db, actor: &str, new: NewUser) -> Result<UserRef, 
         None => None,
     };
     let mut tx = db.begin().await?;
-    let exists = sqlx::query("SELECT id FROM users WHERE login = $1").bind(&new.login).fetch_optional(tx.conn()).await?;
+    let exists = sqlx::query("SELECT id FROM users WHERE login = $1")
+        .bind(&new.login)
+        .fetch_optional(tx.conn())
+        .await?;
     if exists.is_some() {
         return Err(AuthError::Conflict(format!("login '{}' is taken", new.login)));
     }
@@ -186,7 +196,12 @@ pub async fn create_user(db: &Db, actor: &str, new: NewUser) -> Result<UserRef, 
     )
     .await?;
     tx.commit().await?;
-    Ok(UserRef { id, login: new.login, display_name: display_name.to_string(), is_admin: new.is_admin })
+    Ok(UserRef {
+        id,
+        login: new.login,
+        display_name: display_name.to_string(),
+        is_admin: new.is_admin,
+    })
 }
 
 pub async fn set_password(db: &Db, actor: &str, login: &str, password: String) -> Result<(), AuthError> {
@@ -217,7 +232,10 @@ fn validate_module(module: &str, errors: &mut ValidationErrors) {
     let ok = module == ANY_MODULE
         || (!module.is_empty() && module.len() <= 32 && module.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     if !ok {
-        errors.add("module", "a module name (lower-case letters and '_') or '*' for every module");
+        errors.add(
+            "module",
+            "a module name (lower-case letters and '_') or '*' for every module",
+        );
     }
 }
 
@@ -232,7 +250,14 @@ async fn user_id(tx: &mut Tx, login: &str) -> Result<i64, AuthError> {
 
 /// Grants `level` in `module` within `scope`, replacing the level of an existing grant
 /// for the same module and scope.
-pub async fn grant(db: &Db, actor: &str, login: &str, module: &str, level: AccessLevel, scope: &Scope) -> Result<(), AuthError> {
+pub async fn grant(
+    db: &Db,
+    actor: &str,
+    login: &str,
+    module: &str,
+    level: AccessLevel,
+    scope: &Scope,
+) -> Result<(), AuthError> {
     let mut errors = ValidationErrors::new();
     validate_module(module, &mut errors);
     errors.into_result()?;
@@ -255,7 +280,14 @@ pub async fn grant(db: &Db, actor: &str, login: &str, module: &str, level: Acces
     .bind(actor)
     .execute(tx.conn())
     .await?;
-    audit(&mut tx, actor, "user.grant", login, json!({"login": login, "module": module, "level": level, "scope": scope})).await?;
+    audit(
+        &mut tx,
+        actor,
+        "user.grant",
+        login,
+        json!({"login": login, "module": module, "level": level, "scope": scope}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -270,9 +302,18 @@ pub async fn revoke(db: &Db, actor: &str, login: &str, module: &str, scope: &Sco
         .execute(tx.conn())
         .await?;
     if deleted.rows_affected() == 0 {
-        return Err(AuthError::NotFound(format!("grant of '{module}' in scope '{scope}' to '{login}'")));
+        return Err(AuthError::NotFound(format!(
+            "grant of '{module}' in scope '{scope}' to '{login}'"
+        )));
     }
-    audit(&mut tx, actor, "user.revoke", login, json!({"login": login, "module": module, "scope": scope})).await?;
+    audit(
+        &mut tx,
+        actor,
+        "user.revoke",
+        login,
+        json!({"login": login, "module": module, "scope": scope}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -317,7 +358,12 @@ pub async fn list_users(db: &Db) -> Result<Vec<UserSummary>, AuthError> {
     for row in &rows {
         let user = user_from_row(row);
         let grants = grants_of(db, user.id).await?;
-        out.push(UserSummary { user, is_demo: row.get::<i64, _>("is_demo") != 0, created_at: row.get("created_at"), grants });
+        out.push(UserSummary {
+            user,
+            is_demo: row.get::<i64, _>("is_demo") != 0,
+            created_at: row.get("created_at"),
+            grants,
+        });
     }
     Ok(out)
 }
@@ -341,10 +387,18 @@ pub async fn login(db: &Db, login: &str, password: &str) -> Result<UserRef, Auth
         .await?;
     let failures: i64 = recent.get(0);
     if failures >= MAX_LOGIN_FAILURES {
-        let oldest = recent.get::<Option<String>, _>(1).as_deref().and_then(from_db).unwrap_or_else(Utc::now);
-        let retry_after = (oldest + Duration::minutes(LOGIN_FAILURE_WINDOW_MINUTES) - Utc::now()).num_seconds().max(1);
+        let oldest = recent
+            .get::<Option<String>, _>(1)
+            .as_deref()
+            .and_then(from_db)
+            .unwrap_or_else(Utc::now);
+        let retry_after = (oldest + Duration::minutes(LOGIN_FAILURE_WINDOW_MINUTES) - Utc::now())
+            .num_seconds()
+            .max(1);
         yrd_audit::record(db, failure_change(login, "throttled")).await?;
-        return Err(AuthError::Throttled { retry_after_secs: retry_after });
+        return Err(AuthError::Throttled {
+            retry_after_secs: retry_after,
+        });
     }
     let row = sqlx::query("SELECT id, login, display_name, is_admin, password_hash FROM users WHERE login = $1")
         .bind(login)
@@ -365,7 +419,10 @@ pub async fn login(db: &Db, login: &str, password: &str) -> Result<UserRef, Auth
     match row {
         Some(row) if ok => {
             let mut tx = db.begin().await?;
-            sqlx::query("DELETE FROM login_failures WHERE login = $1").bind(login).execute(tx.conn()).await?;
+            sqlx::query("DELETE FROM login_failures WHERE login = $1")
+                .bind(login)
+                .execute(tx.conn())
+                .await?;
             tx.commit().await?;
             Ok(user_from_row(&row))
         }
@@ -445,7 +502,14 @@ pub async fn create_token(
     .fetch_one(tx.conn())
     .await?;
     let info = token_from_row(&row);
-    audit(&mut tx, actor, "token.create", login, json!({"login": login, "token_id": info.id, "name": name, "expires_at": info.expires_at})).await?;
+    audit(
+        &mut tx,
+        actor,
+        "token.create",
+        login,
+        json!({"login": login, "token_id": info.id, "name": name, "expires_at": info.expires_at}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewToken { info, token: secret })
 }
@@ -463,10 +527,12 @@ pub async fn list_tokens(db: &Db, login: &str) -> Result<Vec<TokenInfo>, AuthErr
 /// Revokes token `id`; `owner` limits it to that user's tokens (None: any, for admins).
 pub async fn revoke_token(db: &Db, actor: &str, id: i64, owner: Option<&str>) -> Result<(), AuthError> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query("SELECT u.login FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1 AND t.revoked_at IS NULL")
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(
+        "SELECT u.login FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1 AND t.revoked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
     let login: String = match row {
         Some(row) => row.get(0),
         None => return Err(AuthError::NotFound(format!("active token {id}"))),
@@ -474,8 +540,19 @@ pub async fn revoke_token(db: &Db, actor: &str, id: i64, owner: Option<&str>) ->
     if owner.is_some_and(|owner| owner != login) {
         return Err(AuthError::NotFound(format!("active token {id}")));
     }
-    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(now_db()).bind(id).execute(tx.conn()).await?;
-    audit(&mut tx, actor, "token.revoke", &login, json!({"login": login, "token_id": id})).await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(now_db())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        "token.revoke",
+        &login,
+        json!({"login": login, "token_id": id}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -517,16 +594,28 @@ pub async fn create_session(db: &Db, user: &UserRef) -> Result<NewSession, AuthE
     let csrf_token = new_secret("");
     let now = Utc::now();
     let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(to_db(now)).execute(tx.conn()).await?;
-    sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(secret_hash(&secret))
-        .bind(user.id)
-        .bind(&csrf_token)
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
         .bind(to_db(now))
-        .bind(to_db(now + Duration::hours(SESSION_HOURS)))
         .execute(tx.conn())
         .await?;
-    audit(&mut tx, &user.login, "session.login", &user.login, json!({"login": user.login})).await?;
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(secret_hash(&secret))
+    .bind(user.id)
+    .bind(&csrf_token)
+    .bind(to_db(now))
+    .bind(to_db(now + Duration::hours(SESSION_HOURS)))
+    .execute(tx.conn())
+    .await?;
+    audit(
+        &mut tx,
+        &user.login,
+        "session.login",
+        &user.login,
+        json!({"login": user.login}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewSession { secret, csrf_token })
 }
@@ -551,7 +640,10 @@ pub async fn session(db: &Db, secret: &str) -> Result<Option<(Principal, String)
 
 pub async fn end_session(db: &Db, secret: &str, actor: &str) -> Result<(), AuthError> {
     let mut tx = db.begin().await?;
-    let deleted = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(secret_hash(secret)).execute(tx.conn()).await?;
+    let deleted = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(secret_hash(secret))
+        .execute(tx.conn())
+        .await?;
     if deleted.rows_affected() > 0 {
         audit(&mut tx, actor, "session.logout", actor, json!({"login": actor})).await?;
     }

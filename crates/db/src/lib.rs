@@ -8,7 +8,7 @@
 mod migrate;
 pub mod testing;
 
-pub use migrate::{Migration, Migrations, MigrationStatus};
+pub use migrate::{Migration, MigrationStatus, Migrations};
 pub use sqlx::{Any, AnyPool, Row, any::AnyRow};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -47,7 +47,12 @@ pub enum DbError {
     #[error("database target '{0}': {1}")]
     Target(String, String),
     #[error("migration {module}/{version} ({name}): {source}")]
-    Migration { module: String, version: u32, name: String, source: sqlx::Error },
+    Migration {
+        module: String,
+        version: u32,
+        name: String,
+        source: sqlx::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,13 +84,21 @@ impl DbTarget {
     /// (`sqlite://path` is accepted too). The file is created if missing.
     pub fn parse(target: &str) -> Result<Self, DbError> {
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-            return Ok(Self { url: target.to_string(), backend: Backend::Postgres, schema: None });
+            return Ok(Self {
+                url: target.to_string(),
+                backend: Backend::Postgres,
+                schema: None,
+            });
         }
         let path = target.strip_prefix("sqlite://").unwrap_or(target);
         if path.is_empty() {
             return Err(DbError::Target(target.into(), "empty path".into()));
         }
-        Ok(Self { url: format!("sqlite://{path}?mode=rwc"), backend: Backend::Sqlite, schema: None })
+        Ok(Self {
+            url: format!("sqlite://{path}?mode=rwc"),
+            backend: Backend::Sqlite,
+            schema: None,
+        })
     }
 }
 
@@ -159,7 +172,10 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, backend: self.backend })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     /// Whether the database answers.
@@ -188,15 +204,24 @@ impl Db {
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
-            .map(|row| (row.get::<String, _>(0).to_lowercase(), row.get::<String, _>(1).to_lowercase()))
+            .map(|row| {
+                (
+                    row.get::<String, _>(0).to_lowercase(),
+                    row.get::<String, _>(1).to_lowercase(),
+                )
+            })
             .collect())
     }
 }
 
 /// Hides a password in a database URL before it reaches an error message or a log.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -225,7 +250,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://yrd:s3cret@db:5432/yrd"), "postgres://yrd:***@db:5432/yrd");
+        assert_eq!(
+            redact("postgres://yrd:s3cret@db:5432/yrd"),
+            "postgres://yrd:***@db:5432/yrd"
+        );
         assert_eq!(redact("postgres://yrd@db/yrd"), "postgres://yrd@db/yrd");
         assert_eq!(redact("./yrd.db"), "./yrd.db");
     }

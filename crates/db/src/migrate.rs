@@ -63,20 +63,29 @@ impl Db {
                 source,
             };
             let mut tx = self.begin().await?;
-            sqlx::raw_sql(step.sql(self.backend())).execute(tx.conn()).await.map_err(failed)?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(status.module)
-            .bind(i64::from(status.version))
-            .bind(status.name)
-            .bind(yrd_kernel::time::now_db())
-            .execute(tx.conn())
-            .await
-            .map_err(failed)?;
+            sqlx::raw_sql(step.sql(self.backend()))
+                .execute(tx.conn())
+                .await
+                .map_err(failed)?;
+            sqlx::query("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ($1, $2, $3, $4)")
+                .bind(status.module)
+                .bind(i64::from(status.version))
+                .bind(status.name)
+                .bind(yrd_kernel::time::now_db())
+                .execute(tx.conn())
+                .await
+                .map_err(failed)?;
             tx.commit().await?;
-            tracing::info!(module = status.module, version = status.version, name = status.name, "migration applied");
-            applied_now.push(MigrationStatus { applied: true, ..status });
+            tracing::info!(
+                module = status.module,
+                version = status.version,
+                name = status.name,
+                "migration applied"
+            );
+            applied_now.push(MigrationStatus {
+                applied: true,
+                ..status
+            });
         }
         Ok(applied_now)
     }
@@ -100,7 +109,9 @@ impl Db {
                     module: set.module,
                     version: step.version,
                     name: step.name,
-                    applied: applied.iter().any(|(m, v)| m == set.module && *v == i64::from(step.version)),
+                    applied: applied
+                        .iter()
+                        .any(|(m, v)| m == set.module && *v == i64::from(step.version)),
                 });
             }
         }

@@ -41,19 +41,29 @@ impl TestDb {
                 let path = std::env::temp_dir().join(format!("yrd-test-{suffix}.db"));
                 let target = DbTarget::parse(path.to_str().expect("temp paths are UTF-8"))?;
                 let db = Db::connect_target(&target).await?;
-                Ok(TestDb { db, target, cleanup: Cleanup::File(path) })
+                Ok(TestDb {
+                    db,
+                    target,
+                    cleanup: Cleanup::File(path),
+                })
             }
             Backend::Postgres => {
                 let admin_url = std::env::var(POSTGRES_URL_VAR)
                     .map_err(|_| DbError::Target(POSTGRES_URL_VAR.into(), "not set".into()))?;
                 let schema = format!("yrd_test_{suffix}");
                 let admin = Db::connect(&admin_url).await?;
-                sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(admin.pool()).await?;
+                sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+                    .execute(admin.pool())
+                    .await?;
                 admin.close().await;
                 let mut target = DbTarget::parse(&admin_url)?;
                 target.schema = Some(schema.clone());
                 let db = Db::connect_target(&target).await?;
-                Ok(TestDb { db, target, cleanup: Cleanup::Schema { admin_url, schema } })
+                Ok(TestDb {
+                    db,
+                    target,
+                    cleanup: Cleanup::Schema { admin_url, schema },
+                })
             }
         }
     }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use yrd_db::{Backend, Db, DbError, Migration, Migrations, Row, Tx};
-use yrd_kernel::time::{now_db, to_db};
 use yrd_kernel::BoxFuture;
+use yrd_kernel::time::{now_db, to_db};
 
 pub fn migrations() -> Migrations {
     Migrations {
@@ -43,7 +43,12 @@ pub struct JobSpec {
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 
 /// Queues a job inside the caller's transaction, so it exists only if the change commits.
-pub async fn enqueue(tx: &mut Tx, kind: &str, payload: &serde_json::Value, run_at: DateTime<Utc>) -> Result<i64, DbError> {
+pub async fn enqueue(
+    tx: &mut Tx,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: DateTime<Utc>,
+) -> Result<i64, DbError> {
     let row = sqlx::query(
         "INSERT INTO jobs (kind, payload, status, attempts, max_attempts, run_at, created_at) \
          VALUES ($1, $2, 'queued', 0, $3, $4, $5) RETURNING id",
@@ -98,7 +103,10 @@ impl Worker {
             db,
             id: id.into(),
             handlers: specs.iter().map(|s| (s.handler.kind(), s.handler.clone())).collect(),
-            schedules: specs.iter().filter_map(|s| Some((s.handler.kind(), s.every?))).collect(),
+            schedules: specs
+                .iter()
+                .filter_map(|s| Some((s.handler.kind(), s.every?)))
+                .collect(),
             lease: Duration::minutes(5),
         }
     }
@@ -118,12 +126,14 @@ impl Worker {
                 .execute(tx.conn())
                 .await?;
             if updated.rows_affected() == 0 {
-                sqlx::query("INSERT INTO job_schedules (name, kind, interval_secs, next_run_at) VALUES ($1, $1, $2, $3)")
-                    .bind(*kind)
-                    .bind(every.as_secs() as i64)
-                    .bind(now_db())
-                    .execute(tx.conn())
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO job_schedules (name, kind, interval_secs, next_run_at) VALUES ($1, $1, $2, $3)",
+                )
+                .bind(*kind)
+                .bind(every.as_secs() as i64)
+                .bind(now_db())
+                .execute(tx.conn())
+                .await?;
             }
         }
         tx.commit().await
@@ -133,10 +143,11 @@ impl Worker {
     /// the conditional update of `next_run_at` succeeds for exactly one of them.
     pub async fn enqueue_due_schedules(&self) -> Result<usize, DbError> {
         let now = Utc::now();
-        let due = sqlx::query("SELECT name, kind, interval_secs, next_run_at FROM job_schedules WHERE next_run_at <= $1")
-            .bind(to_db(now))
-            .fetch_all(self.db.pool())
-            .await?;
+        let due =
+            sqlx::query("SELECT name, kind, interval_secs, next_run_at FROM job_schedules WHERE next_run_at <= $1")
+                .bind(to_db(now))
+                .fetch_all(self.db.pool())
+                .await?;
         let mut enqueued = 0;
         for row in due {
             let (name, kind): (String, String) = (row.get(0), row.get(1));

@@ -3,7 +3,7 @@
 //! Modules implement it; `crates/yrd` wires the sources together, so no module
 //! depends on another.
 
-use crate::{BoxFuture, Bilingual, JurisdictionCode};
+use crate::{Bilingual, BoxFuture, JurisdictionCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndicatorError {

@@ -67,7 +67,9 @@ fn parse_six_digits(text: &str) -> Result<JurisdictionCode, JurisdictionError> {
     if text.len() != 6 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(JurisdictionError::Malformed(text.to_string()));
     }
-    let value = text.parse().map_err(|_| JurisdictionError::Malformed(text.to_string()))?;
+    let value = text
+        .parse()
+        .map_err(|_| JurisdictionError::Malformed(text.to_string()))?;
     Ok(JurisdictionCode(value))
 }
 
@@ -184,9 +186,8 @@ impl Jurisdictions {
 
 /// The table, parsed once on first use.
 pub fn jurisdictions() -> &'static Jurisdictions {
-    static TABLE_PARSED: LazyLock<Jurisdictions> = LazyLock::new(|| {
-        parse_table(TABLE).unwrap_or_else(|error| panic!("data/jurisdictions.csv: {error}"))
-    });
+    static TABLE_PARSED: LazyLock<Jurisdictions> =
+        LazyLock::new(|| parse_table(TABLE).unwrap_or_else(|error| panic!("data/jurisdictions.csv: {error}")));
     &TABLE_PARSED
 }
 
@@ -212,7 +213,9 @@ fn parse_table(text: &str) -> Result<Jurisdictions, String> {
             if text.is_empty() {
                 return Ok(None);
             }
-            text.parse().map(Some).map_err(|_| format!("line {line_no}: bad {name} '{text}'"))
+            text.parse()
+                .map(Some)
+                .map_err(|_| format!("line {line_no}: bad {name} '{text}'"))
         };
         let jurisdiction = Jurisdiction {
             code,
@@ -222,17 +225,19 @@ fn parse_table(text: &str) -> Result<Jurisdictions, String> {
             name_en: fields[4].to_string(),
             lon: coordinate(fields[5], "lon")?,
             lat: coordinate(fields[6], "lat")?,
-            tags: fields[7].split(';').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+            tags: fields[7]
+                .split(';')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
         };
         if by_code.insert(code, jurisdiction).is_some() {
             return Err(format!("line {line_no}: duplicate code {code}"));
         }
     }
     for jurisdiction in by_code.values() {
-        if let Some(parent) = jurisdiction.parent {
-            if !by_code.contains_key(&parent) {
-                return Err(format!("{}: unknown parent {parent}", jurisdiction.code));
-            }
+        if let Some(parent) = jurisdiction.parent.filter(|p| !by_code.contains_key(p)) {
+            return Err(format!("{}: unknown parent {parent}", jurisdiction.code));
         }
     }
     Ok(Jurisdictions { by_code })
@@ -372,12 +377,27 @@ mod tests {
 
     #[test]
     fn bad_codes_are_rejected_with_the_reason() {
-        assert_eq!(JurisdictionCode::parse("3205"), Err(JurisdictionError::Malformed("3205".into())));
-        assert_eq!(JurisdictionCode::parse("32050a"), Err(JurisdictionError::Malformed("32050a".into())));
-        assert_eq!(JurisdictionCode::parse("+32050"), Err(JurisdictionError::Malformed("+32050".into())));
-        assert_eq!(JurisdictionCode::parse("110000"), Err(JurisdictionError::Unknown("110000".into())));
+        assert_eq!(
+            JurisdictionCode::parse("3205"),
+            Err(JurisdictionError::Malformed("3205".into()))
+        );
+        assert_eq!(
+            JurisdictionCode::parse("32050a"),
+            Err(JurisdictionError::Malformed("32050a".into()))
+        );
+        assert_eq!(
+            JurisdictionCode::parse("+32050"),
+            Err(JurisdictionError::Malformed("+32050".into()))
+        );
+        assert_eq!(
+            JurisdictionCode::parse("110000"),
+            Err(JurisdictionError::Unknown("110000".into()))
+        );
         assert!(serde_json::from_str::<JurisdictionCode>("\"999999\"").is_err());
-        assert_eq!(serde_json::from_str::<JurisdictionCode>("\"330421\"").unwrap(), code("330421"));
+        assert_eq!(
+            serde_json::from_str::<JurisdictionCode>("\"330421\"").unwrap(),
+            code("330421")
+        );
     }
 
     #[test]
@@ -388,7 +408,10 @@ mod tests {
         assert!(jiangsu.covers(code("320509")));
         assert!(!jiangsu.covers(code("330100")));
         assert!(suzhou.covers(code("320509")));
-        assert!(!suzhou.covers(code("341300")), "Suzhou (Anhui) is not in Suzhou (Jiangsu)");
+        assert!(
+            !suzhou.covers(code("341300")),
+            "Suzhou (Anhui) is not in Suzhou (Jiangsu)"
+        );
         assert!(jiangsu.contains_scope(&suzhou));
         assert!(!suzhou.contains_scope(&jiangsu));
         assert_eq!(code("320000").scope(), jiangsu);

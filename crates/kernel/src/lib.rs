@@ -13,9 +13,7 @@ pub mod validation;
 
 pub use access::AccessLevel;
 pub use indicator::{IndicatorError, IndicatorSource};
-pub use jurisdiction::{
-    Jurisdiction, JurisdictionCode, JurisdictionError, JurisdictionLevel, Scope, jurisdictions,
-};
+pub use jurisdiction::{Jurisdiction, JurisdictionCode, JurisdictionError, JurisdictionLevel, Scope, jurisdictions};
 pub use money::Fen;
 pub use text::Bilingual;
 pub use validation::{FieldError, ValidationErrors};

@@ -18,9 +18,7 @@ pub fn now_db() -> String {
 }
 
 pub fn from_db(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|at| at.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|at| at.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -29,7 +27,9 @@ mod tests {
 
     #[test]
     fn stored_form_round_trips_and_sorts() {
-        let a = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        let a = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let b = a + chrono::Duration::microseconds(1);
         assert_eq!(to_db(a), "2026-01-02T03:04:05.000000Z");
         assert_eq!(from_db(&to_db(b)), Some(b));

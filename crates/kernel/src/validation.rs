@@ -26,7 +26,10 @@ impl ValidationErrors {
     }
 
     pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { path: path.into(), message: message.into() });
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {

@@ -31,7 +31,15 @@ pub struct Doc {
 
 impl Doc {
     pub fn new(summary: &'static str) -> Self {
-        Doc { summary, description: None, query: None, body: None, response: None, response_type: None, public: false }
+        Doc {
+            summary,
+            description: None,
+            query: None,
+            body: None,
+            response: None,
+            response_type: None,
+            public: false,
+        }
     }
 
     pub fn describe(mut self, description: &'static str) -> Self {
@@ -97,7 +105,11 @@ impl ApiRoutes {
 
     fn add(mut self, method: &'static str, path: &str, doc: Doc, route: MethodRouter) -> Self {
         self.router = self.router.route(path, route);
-        self.operations.push(Operation { method, path: path.to_string(), doc });
+        self.operations.push(Operation {
+            method,
+            path: path.to_string(),
+            doc,
+        });
         self
     }
 
@@ -127,7 +139,10 @@ impl ApiRoutes {
         let operations = self
             .operations
             .into_iter()
-            .map(|op| Operation { path: format!("{prefix}{}", op.path), ..op })
+            .map(|op| Operation {
+                path: format!("{prefix}{}", op.path),
+                ..op
+            })
             .collect();
         (self.router, operations)
     }
@@ -149,13 +164,19 @@ fn path_parameters(path: &str) -> Vec<Value> {
 
 fn query_parameters(schema: Schema) -> Vec<Value> {
     let value = schema.to_value();
-    let required: Vec<&str> =
-        value.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let Some(properties) = value.get("properties").and_then(Value::as_object) else { return Vec::new() };
+    let required: Vec<&str> = value
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = value.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
     properties
         .iter()
         .map(|(name, schema)| {
-            let mut parameter = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
+            let mut parameter =
+                json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
             if let Some(description) = schema.get("description") {
                 parameter["description"] = description.clone();
             }
@@ -169,7 +190,9 @@ pub fn openapi_document(groups: &[ApiGroup], version: &str) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
-    let mut inline = SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true).into_generator();
+    let mut inline = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
     let problem = generator.subschema_for::<crate::problem::Problem>();
     let mut paths: Map<String, Value> = Map::new();
     for group in groups {

@@ -33,25 +33,39 @@ pub struct Health {
 
 type SharedDocument = Arc<std::sync::OnceLock<Arc<serde_json::Value>>>;
 
-fn system_routes(ctx: &AppContext, metrics: Metrics, modules: &[Arc<dyn Module>], document: SharedDocument) -> ApiRoutes {
+fn system_routes(
+    ctx: &AppContext,
+    metrics: Metrics,
+    modules: &[Arc<dyn Module>],
+    document: SharedDocument,
+) -> ApiRoutes {
     let migrations = all_migrations(modules);
     let ready_ctx = ctx.clone();
     ApiRoutes::new()
-        .get("/healthz", Doc::new("Liveness: the process answers").response::<Health>().public(), || async {
-            axum::Json(Health { status: "ok" })
-        })
+        .get(
+            "/healthz",
+            Doc::new("Liveness: the process answers").response::<Health>().public(),
+            || async { axum::Json(Health { status: "ok" }) },
+        )
         .get(
             "/readyz",
-            Doc::new("Readiness: the database answers and every migration is applied").response::<Health>().public(),
+            Doc::new("Readiness: the database answers and every migration is applied")
+                .response::<Health>()
+                .public(),
             move || {
                 let ctx = ready_ctx.clone();
                 let migrations = migrations.clone();
                 async move {
-                    ctx.db.ping().await.map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
+                    ctx.db
+                        .ping()
+                        .await
+                        .map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
                     let status = ctx.db.migration_status(&migrations).await?;
                     let pending = status.iter().filter(|s| !s.applied).count();
                     if pending > 0 {
-                        return Err(ApiError::Unavailable(format!("{pending} migrations not applied; run `yrd migrate`")));
+                        return Err(ApiError::Unavailable(format!(
+                            "{pending} migrations not applied; run `yrd migrate`"
+                        )));
                     }
                     Ok::<_, ApiError>(axum::Json(Health { status: "ready" }))
                 }
@@ -69,7 +83,9 @@ fn system_routes(ctx: &AppContext, metrics: Metrics, modules: &[Arc<dyn Module>]
         )
         .get(
             "/api/openapi.json",
-            Doc::new("This OpenAPI 3.1 document").produces("application/json").public(),
+            Doc::new("This OpenAPI 3.1 document")
+                .produces("application/json")
+                .public(),
             move || {
                 let document = document.clone();
                 async move {
@@ -91,7 +107,11 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
     let (system, system_ops) = system_routes(&ctx, metrics.clone(), modules, document.clone()).into_parts("");
     let (core, core_ops) = crate::core_api::routes().into_parts("/api/v1");
     let mut groups = vec![
-        ApiGroup { tag: "platform", description: "Health, readiness, metrics and this document", operations: system_ops },
+        ApiGroup {
+            tag: "platform",
+            description: "Health, readiness, metrics and this document",
+            operations: system_ops,
+        },
         ApiGroup {
             tag: "core",
             description: "Jurisdictions, identities, API tokens, the audit log and background jobs",
@@ -104,7 +124,11 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
         let name = module.name();
         let (routes, operations) = module.api(&ctx).into_parts(&format!("/api/v1/{name}"));
         api = api.nest(&format!("/api/v1/{name}"), routes);
-        groups.push(ApiGroup { tag: name, description: module_description(module.as_ref()), operations });
+        groups.push(ApiGroup {
+            tag: name,
+            description: module_description(module.as_ref()),
+            operations,
+        });
         console_routes = console_routes.nest(&format!("/{name}"), module.console(&ctx));
     }
     let openapi = Arc::new(openapi_document(&groups, env!("CARGO_PKG_VERSION")));
@@ -122,7 +146,10 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
     let openapi_page = openapi.clone();
     let router = Router::new()
         .merge(system)
-        .route("/api/docs", get(move |page: Page| async move { pages::api_docs(&page, &openapi_page) }))
+        .route(
+            "/api/docs",
+            get(move |page: Page| async move { pages::api_docs(&page, &openapi_page) }),
+        )
         .merge(api)
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_submit))
@@ -148,7 +175,9 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
             let timeout = ctx.config.request_timeout;
             move |request: Request, next: Next| with_timeout(timeout, request, next)
         }))
-        .layer(middleware::from_fn(move |request: Request, next: Next| crate::metrics::track(metrics.clone(), request, next)))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            crate::metrics::track(metrics.clone(), request, next)
+        }))
         .layer(middleware::from_fn(request_id));
 
     let jobs = modules.iter().flat_map(|m| m.jobs(&ctx)).collect();
@@ -192,7 +221,9 @@ async fn request_id(request: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map_or_else(new_request_id, str::to_string);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -200,7 +231,11 @@ async fn request_id(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "answered")
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -219,7 +254,9 @@ pub async fn serve(
     let worker_id = format!("{}-{}", hostname(), std::process::id());
     let worker = yrd_jobs::Worker::new(ctx.db.clone(), worker_id, &platform.jobs);
     let worker_task = tokio::spawn(worker.run(stopped, worker_poll));
-    let result = axum::serve(listener, platform.router).with_graceful_shutdown(shutdown_signal()).await;
+    let result = axum::serve(listener, platform.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
     let _ = stop.send(true);
     let _ = worker_task.await;
     result

@@ -64,13 +64,20 @@ impl Auth {
             return Ok(());
         }
         Err(self
-            .deny(Denied { actor: self.actor(), module: module.into(), level: AccessLevel::Admin, jurisdiction: None })
+            .deny(Denied {
+                actor: self.actor(),
+                module: module.into(),
+                level: AccessLevel::Admin,
+                jurisdiction: None,
+            })
             .await)
     }
 
     /// Only signed-in callers.
     pub fn require_user(&self) -> Result<&yrd_auth::UserRef, ApiError> {
-        self.principal.user_ref().ok_or_else(|| ApiError::Unauthenticated("sign in or send a bearer token".into()))
+        self.principal
+            .user_ref()
+            .ok_or_else(|| ApiError::Unauthenticated("sign in or send a bearer token".into()))
     }
 
     /// Records the denial, then returns the error to send.
@@ -126,10 +133,21 @@ pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim));
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .map(str::trim)
+        });
     let auth = match bearer {
         Some(Some(secret)) => match yrd_auth::authenticate_token(&db, secret).await {
-            Ok(principal) => Auth { principal, credential: Credential::Token, csrf_token: None, session_secret: None, db, route },
+            Ok(principal) => Auth {
+                principal,
+                credential: Credential::Token,
+                csrf_token: None,
+                session_secret: None,
+                db,
+                route,
+            },
             Err(yrd_auth::AuthError::BadToken(problem)) => {
                 let change = Change {
                     actor: "anonymous".into(),
@@ -146,7 +164,10 @@ pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
             }
             Err(error) => return ApiError::from(error).into_response(),
         },
-        Some(None) => return ApiError::Unauthenticated("the Authorization header must be 'Bearer <token>'".into()).into_response(),
+        Some(None) => {
+            return ApiError::Unauthenticated("the Authorization header must be 'Bearer <token>'".into())
+                .into_response();
+        }
         None => {
             let secret = cookie(headers, SESSION_COOKIE).map(str::to_string);
             let session = match &secret {
@@ -157,10 +178,22 @@ pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
                 None => None,
             };
             match session {
-                Some((principal, csrf)) => {
-                    Auth { principal, credential: Credential::Session, csrf_token: Some(csrf), session_secret: secret, db, route }
-                }
-                None => Auth { principal: Principal::anonymous(), credential: Credential::Anonymous, csrf_token: None, session_secret: None, db, route },
+                Some((principal, csrf)) => Auth {
+                    principal,
+                    credential: Credential::Session,
+                    csrf_token: Some(csrf),
+                    session_secret: secret,
+                    db,
+                    route,
+                },
+                None => Auth {
+                    principal: Principal::anonymous(),
+                    credential: Credential::Anonymous,
+                    csrf_token: None,
+                    session_secret: None,
+                    db,
+                    route,
+                },
             }
         }
     };
@@ -168,7 +201,12 @@ pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
     if auth.credential == Credential::Session && unsafe_method && request.uri().path().starts_with("/api/") {
         let sent = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         if sent.is_none() || sent != auth.csrf_token.as_deref() {
-            let denied = Denied { actor: auth.actor(), module: "auth".into(), level: AccessLevel::Write, jurisdiction: None };
+            let denied = Denied {
+                actor: auth.actor(),
+                module: "auth".into(),
+                level: AccessLevel::Write,
+                jurisdiction: None,
+            };
             let _ = auth.deny(denied).await;
             return ApiError::Forbidden(format!("a console session must send its CSRF token in {CSRF_HEADER}"))
                 .into_response();

@@ -12,7 +12,9 @@ use chrono::{Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use yrd_auth::{Grant, NewToken, NewUser, Scopes, TokenInfo, UserRef, UserSummary};
-use yrd_kernel::{AccessLevel, Jurisdiction, JurisdictionCode, JurisdictionLevel, Scope, ValidationErrors, jurisdictions};
+use yrd_kernel::{
+    AccessLevel, Jurisdiction, JurisdictionCode, JurisdictionLevel, Scope, ValidationErrors, jurisdictions,
+};
 
 pub const AUDIT_MODULE: &str = "audit";
 
@@ -114,7 +116,10 @@ pub fn csv_response(filename: &str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
         ],
         body,
     )
@@ -183,7 +188,10 @@ pub async fn visible_audit(auth: &Auth, query: &AuditQuery) -> ApiResult<Vec<yrd
     };
     let limit = query.limit.unwrap_or(100);
     if !(1..=yrd_audit::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("between 1 and {}", yrd_audit::MAX_PAGE)));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("between 1 and {}", yrd_audit::MAX_PAGE),
+        ));
     }
     let mut entries = Vec::new();
     for scope in scopes {
@@ -196,14 +204,19 @@ pub async fn visible_audit(auth: &Auth, query: &AuditQuery) -> ApiResult<Vec<yrd
         };
         entries.extend(yrd_audit::list(auth.db(), &filter).await?);
     }
-    entries.sort_by(|a, b| b.seq.cmp(&a.seq));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
     entries.dedup_by_key(|e| e.seq);
     entries.truncate(limit as usize);
     Ok(entries)
 }
 
 fn denied_audit(auth: &Auth) -> yrd_auth::Denied {
-    yrd_auth::Denied { actor: auth.actor(), module: AUDIT_MODULE.into(), level: AccessLevel::Read, jurisdiction: None }
+    yrd_auth::Denied {
+        actor: auth.actor(),
+        module: AUDIT_MODULE.into(),
+        level: AccessLevel::Read,
+        jurisdiction: None,
+    }
 }
 
 async fn list_audit(auth: Auth, Query(query): Query<AuditQuery>) -> ApiResult<axum::Json<Vec<yrd_audit::Entry>>> {
@@ -218,7 +231,10 @@ pub struct Me {
 
 async fn me(auth: Auth) -> ApiResult<axum::Json<Me>> {
     let user = auth.require_user()?.clone();
-    Ok(axum::Json(Me { user, grants: auth.principal.grants().to_vec() }))
+    Ok(axum::Json(Me {
+        user,
+        grants: auth.principal.grants().to_vec(),
+    }))
 }
 
 async fn my_tokens(auth: Auth) -> ApiResult<axum::Json<Vec<TokenInfo>>> {
@@ -243,7 +259,10 @@ pub fn token_expiry(days: Option<i64>) -> Result<Option<chrono::DateTime<Utc>>, 
     }
 }
 
-async fn create_my_token(auth: Auth, Json(request): Json<NewTokenRequest>) -> ApiResult<(StatusCode, axum::Json<NewToken>)> {
+async fn create_my_token(
+    auth: Auth,
+    Json(request): Json<NewTokenRequest>,
+) -> ApiResult<(StatusCode, axum::Json<NewToken>)> {
     let user = auth.require_user()?;
     let expires = token_expiry(request.expires_in_days)?;
     let token = yrd_auth::create_token(auth.db(), &user.login, &user.login, &request.name, expires).await?;
@@ -252,7 +271,9 @@ async fn create_my_token(auth: Auth, Json(request): Json<NewTokenRequest>) -> Ap
 
 async fn revoke_my_token(auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let user = auth.require_user()?;
-    let id: i64 = id.parse().map_err(|_| ApiError::bad_request("id", "a token id is a number"))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("id", "a token id is a number"))?;
     yrd_auth::revoke_token(auth.db(), &user.login, id, Some(&user.login)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -301,7 +322,15 @@ pub struct GrantRequest {
 
 async fn put_grant(auth: Auth, Path(login): Path<String>, Json(request): Json<GrantRequest>) -> ApiResult<StatusCode> {
     auth.require_admin("auth").await?;
-    yrd_auth::grant(auth.db(), &auth.actor(), &login, &request.module, request.level, &request.scope).await?;
+    yrd_auth::grant(
+        auth.db(),
+        &auth.actor(),
+        &login,
+        &request.module,
+        request.level,
+        &request.scope,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,7 +341,11 @@ pub struct RevokeQuery {
     pub scope: Scope,
 }
 
-async fn delete_grant(auth: Auth, Path(login): Path<String>, Query(query): Query<RevokeQuery>) -> ApiResult<StatusCode> {
+async fn delete_grant(
+    auth: Auth,
+    Path(login): Path<String>,
+    Query(query): Query<RevokeQuery>,
+) -> ApiResult<StatusCode> {
     auth.require_admin("auth").await?;
     yrd_auth::revoke(auth.db(), &auth.actor(), &login, &query.module, &query.scope).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -329,5 +362,7 @@ pub struct JobsQuery {
 
 async fn list_jobs(auth: Auth, Query(query): Query<JobsQuery>) -> ApiResult<axum::Json<Vec<yrd_jobs::JobRun>>> {
     auth.require_admin("jobs").await?;
-    Ok(axum::Json(yrd_jobs::recent(auth.db(), query.limit.unwrap_or(100), query.failed).await?))
+    Ok(axum::Json(
+        yrd_jobs::recent(auth.db(), query.limit.unwrap_or(100), query.failed).await?,
+    ))
 }

@@ -25,15 +25,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 essence == "application/json" || essence.ends_with("+json")
             });
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            ));
         }
-        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge { limit: DEFAULT_BODY_LIMIT }
-            } else {
-                ApiError::bad_request("body", rejection.body_text())
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge {
+                        limit: DEFAULT_BODY_LIMIT,
+                    }
+                } else {
+                    ApiError::bad_request("body", rejection.body_text())
+                }
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -42,7 +48,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let path = if path == "." || path.is_empty() { "body".to_string() } else { path };
+        let path = if path == "." || path.is_empty() {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::bad_request(&path, error.into_inner().to_string())
     })
 }
@@ -56,11 +66,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let deserializer = serde_urlencoded_deserializer(query);
-        serde_path_to_error::deserialize(deserializer).map(Query).map_err(|error| {
-            let path = error.path().to_string();
-            let path = if path == "." { "query".to_string() } else { path };
-            ApiError::bad_request(&path, error.into_inner().to_string())
-        })
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let path = if path == "." { "query".to_string() } else { path };
+                ApiError::bad_request(&path, error.into_inner().to_string())
+            })
     }
 }
 

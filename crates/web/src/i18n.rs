@@ -84,15 +84,8 @@ fn trim_decimal(value: f64) -> String {
 }
 
 fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if n < 0 { format!("-{out}") } else { out }
+    let grouped = yrd_kernel::text::group_thousands(n.unsigned_abs());
+    if n < 0 { format!("-{grouped}") } else { grouped }
 }
 
 /// A catalogue pair: `key = text` lines per language, `#` comments.
@@ -146,7 +139,10 @@ impl Messages {
 }
 
 pub fn platform_catalogue() -> Catalogue {
-    Catalogue { zh: include_str!("../i18n/zh-CN.txt"), en: include_str!("../i18n/en.txt") }
+    Catalogue {
+        zh: include_str!("../i18n/zh-CN.txt"),
+        en: include_str!("../i18n/en.txt"),
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,9 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut series = self.series.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = series.entry((method.to_string(), route.to_string(), status)).or_default();
+        let entry = series
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
         entry.count += 1;
         entry.sum_seconds += seconds;
         for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
@@ -45,17 +47,33 @@ impl Metrics {
         out.push_str("# HELP yrd_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE yrd_http_requests_total counter\n");
         for ((method, route, status), s) in series.iter() {
-            let _ = writeln!(out, "yrd_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}", escape(route), s.count);
+            let _ = writeln!(
+                out,
+                "yrd_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
+                escape(route),
+                s.count
+            );
         }
         out.push_str("# HELP yrd_http_request_duration_seconds Time to answer, by method, route and status.\n");
         out.push_str("# TYPE yrd_http_request_duration_seconds histogram\n");
         for ((method, route, status), s) in series.iter() {
             let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", escape(route));
             for (bound, count) in BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(out, "yrd_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "yrd_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "yrd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "yrd_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
+            let _ = writeln!(
+                out,
+                "yrd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "yrd_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum_seconds
+            );
             let _ = writeln!(out, "yrd_http_request_duration_seconds_count{{{labels}}} {}", s.count);
         }
         out
@@ -76,7 +94,12 @@ pub async fn track(metrics: Metrics, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -90,7 +113,9 @@ mod tests {
         metrics.observe("GET", "/api/v1/jurisdictions", 200, 0.003);
         metrics.observe("GET", "/api/v1/jurisdictions", 200, 0.2);
         let text = metrics.render();
-        assert!(text.contains("yrd_http_requests_total{method=\"GET\",route=\"/api/v1/jurisdictions\",status=\"200\"} 2"));
+        assert!(
+            text.contains("yrd_http_requests_total{method=\"GET\",route=\"/api/v1/jurisdictions\",status=\"200\"} 2")
+        );
         assert!(text.contains("le=\"0.001\"} 0"));
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("le=\"0.25\"} 2"));

@@ -80,7 +80,11 @@ impl Default for Config {
 
 impl AppContext {
     pub fn new(db: Db, config: Config) -> Self {
-        AppContext { db, config: Arc::new(config), indicators: Arc::new(OnceLock::new()) }
+        AppContext {
+            db,
+            config: Arc::new(config),
+            indicators: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Every module's indicators (set once, when the app is assembled).

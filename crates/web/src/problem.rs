@@ -60,10 +60,14 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request body too large"),
-            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests")
             }
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
@@ -94,17 +98,29 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) | ApiError::BadRequest(errors) => (errors.to_string(), errors.0.clone()),
             ApiError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
-                ("An internal error occurred; it has been logged.".to_string(), Vec::new())
+                (
+                    "An internal error occurred; it has been logged.".to_string(),
+                    Vec::new(),
+                )
             }
             other => (other.to_string(), Vec::new()),
         };
-        let body = Problem { type_: format!("urn:yrd:problem:{slug}"), title: title.into(), status: status.as_u16(), detail, errors };
+        let body = Problem {
+            type_: format!("urn:yrd:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match &self {
             ApiError::Unauthenticated(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yrd\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"yrd\""),
+                );
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {

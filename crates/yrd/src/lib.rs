@@ -15,34 +15,82 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
 /// or `yrd demo` created them.
 pub const DEMO_PASSWORD: &str = "yrd-demo-2024";
 
-/// Demonstration users: `(login, display name, admin, grants)`.
-pub const DEMO_USERS: &[(&str, &str, bool, &[(&str, AccessLevel, &str)])] = &[
-    ("demo.admin", "平台管理员 Platform admin (demo)", true, &[]),
-    ("demo.office", "长三角区域合作办公室 YRD Cooperation Office (demo)", false, &[("*", AccessLevel::Approve, "")]),
-    ("demo.sh", "上海市 Shanghai official (demo)", false, &[("*", AccessLevel::Write, "31")]),
-    ("demo.js", "江苏省 Jiangsu official (demo)", false, &[("*", AccessLevel::Write, "32")]),
-    ("demo.zj", "浙江省 Zhejiang official (demo)", false, &[("*", AccessLevel::Write, "33")]),
-    ("demo.ah", "安徽省 Anhui official (demo)", false, &[("*", AccessLevel::Write, "34")]),
+/// A demonstration login and what it may do.
+pub struct DemoUser {
+    pub login: &'static str,
+    pub display_name: &'static str,
+    pub is_admin: bool,
+    pub grants: &'static [DemoGrant],
+}
+
+/// `(module, level, scope)`.
+pub type DemoGrant = (&'static str, AccessLevel, &'static str);
+
+pub const DEMO_USERS: &[DemoUser] = &[
+    DemoUser {
+        login: "demo.admin",
+        display_name: "平台管理员 Platform admin (demo)",
+        is_admin: true,
+        grants: &[],
+    },
+    DemoUser {
+        login: "demo.office",
+        display_name: "长三角区域合作办公室 YRD Cooperation Office (demo)",
+        is_admin: false,
+        grants: &[("*", AccessLevel::Approve, "")],
+    },
+    DemoUser {
+        login: "demo.sh",
+        display_name: "上海市 Shanghai official (demo)",
+        is_admin: false,
+        grants: &[("*", AccessLevel::Write, "31")],
+    },
+    DemoUser {
+        login: "demo.js",
+        display_name: "江苏省 Jiangsu official (demo)",
+        is_admin: false,
+        grants: &[("*", AccessLevel::Write, "32")],
+    },
+    DemoUser {
+        login: "demo.zj",
+        display_name: "浙江省 Zhejiang official (demo)",
+        is_admin: false,
+        grants: &[("*", AccessLevel::Write, "33")],
+    },
+    DemoUser {
+        login: "demo.ah",
+        display_name: "安徽省 Anhui official (demo)",
+        is_admin: false,
+        grants: &[("*", AccessLevel::Write, "34")],
+    },
 ];
 
 /// Loads the demonstration users and every module's demonstration data. Running it
 /// again adds nothing.
 pub async fn load_demo(ctx: &AppContext, modules: &[Arc<dyn Module>]) -> Result<(), String> {
-    for (login, name, admin, grants) in DEMO_USERS {
-        if yrd_auth::find_user(&ctx.db, login).await.map_err(|e| e.to_string())?.is_some() {
+    for demo in DEMO_USERS {
+        if yrd_auth::find_user(&ctx.db, demo.login)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             continue;
         }
         let user = NewUser {
-            login: login.to_string(),
-            display_name: name.to_string(),
+            login: demo.login.to_string(),
+            display_name: demo.display_name.to_string(),
             password: Some(DEMO_PASSWORD.to_string()),
-            is_admin: *admin,
+            is_admin: demo.is_admin,
             is_demo: true,
         };
-        yrd_auth::create_user(&ctx.db, "system", user).await.map_err(|e| e.to_string())?;
-        for (module, level, scope) in *grants {
+        yrd_auth::create_user(&ctx.db, "system", user)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (module, level, scope) in demo.grants {
             let scope = Scope::parse(scope).map_err(|e| e.to_string())?;
-            yrd_auth::grant(&ctx.db, "system", login, module, *level, &scope).await.map_err(|e| e.to_string())?;
+            yrd_auth::grant(&ctx.db, "system", demo.login, module, *level, &scope)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     for module in modules {

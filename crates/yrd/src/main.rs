@@ -144,19 +144,27 @@ enum AuditCommand {
 
 fn init_logging(format: LogFormat, filter: &str) {
     use tracing_subscriber::prelude::*;
-    let targets: tracing_subscriber::filter::Targets =
-        filter.parse().unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    let targets: tracing_subscriber::filter::Targets = filter
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
     let registry = tracing_subscriber::registry().with(targets);
     match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the runtime starts");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(message) => {
@@ -168,7 +176,9 @@ fn main() -> ExitCode {
 
 async fn open(db: &str, modules: &[Arc<dyn Module>]) -> Result<Db, String> {
     let db = Db::connect(db).await.map_err(|e| e.to_string())?;
-    db.migrate(&yrd_web::all_migrations(modules)).await.map_err(|e| e.to_string())?;
+    db.migrate(&yrd_web::all_migrations(modules))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(db)
 }
 
@@ -192,7 +202,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Demo => {
             let db = open(&cli.db, &modules).await?;
-            let ctx = AppContext::new(db, Config { demo: true, ..Config::default() });
+            let ctx = AppContext::new(
+                db,
+                Config {
+                    demo: true,
+                    ..Config::default()
+                },
+            );
             yrd::load_demo(&ctx, &modules).await?;
             println!("Demonstration data loaded. {}", demo_login_line());
             Ok(ExitCode::SUCCESS)
@@ -206,11 +222,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let result = yrd_audit::verify(&db).await.map_err(|e| e.to_string())?;
             match result.first_broken {
                 None => {
-                    println!("audit log intact: {} entries, head {}", result.checked, result.head.as_deref().unwrap_or("(empty)"));
+                    println!(
+                        "audit log intact: {} entries, head {}",
+                        result.checked,
+                        result.head.as_deref().unwrap_or("(empty)")
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(broken) => {
-                    println!("audit log BROKEN at entry {}: {} ({} entries before it are intact)", broken.seq, broken.reason, result.checked);
+                    println!(
+                        "audit log BROKEN at entry {}: {} ({} entries before it are intact)",
+                        broken.seq, broken.reason, result.checked
+                    );
                     Ok(ExitCode::from(2))
                 }
             }
@@ -238,15 +261,22 @@ async fn serve(db_target: &str, args: ServeArgs, modules: Vec<Arc<dyn Module>>) 
         yrd::load_demo(&ctx, &modules).await?;
     }
     let platform = yrd_web::build(ctx.clone(), &modules);
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("YRD Platform listening on http://{address} (database: {})", yrd_db::redact(db_target));
+    println!(
+        "YRD Platform listening on http://{address} (database: {})",
+        yrd_db::redact(db_target)
+    );
     if args.demo {
         println!("{}", demo_login_line());
     } else if !yrd_auth::has_users(&db).await.map_err(|e| e.to_string())? {
         println!("No users yet. Create the first administrator: yrd user add admin --name \"Administrator\" --admin");
     }
-    yrd_web::serve(ctx, platform, listener, std::time::Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    yrd_web::serve(ctx, platform, listener, std::time::Duration::from_secs(2))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -261,7 +291,10 @@ fn read_password() -> Result<String, String> {
         Ok(first)
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 }
@@ -269,56 +302,111 @@ fn read_password() -> Result<String, String> {
 async fn user_command(db: &Db, command: UserCommand) -> Result<ExitCode, String> {
     const CLI_ACTOR: &str = "cli";
     match command {
-        UserCommand::Add { login, name, admin, no_password } => {
+        UserCommand::Add {
+            login,
+            name,
+            admin,
+            no_password,
+        } => {
             let password = if no_password { None } else { Some(read_password()?) };
             let user = yrd_auth::create_user(
                 db,
                 CLI_ACTOR,
-                yrd_auth::NewUser { login, display_name: name, password, is_admin: admin, is_demo: false },
+                yrd_auth::NewUser {
+                    login,
+                    display_name: name,
+                    password,
+                    is_admin: admin,
+                    is_demo: false,
+                },
             )
             .await
             .map_err(|e| e.to_string())?;
-            println!("created user {} (id {}){}", user.login, user.id, if user.is_admin { ", platform administrator" } else { "" });
+            println!(
+                "created user {} (id {}){}",
+                user.login,
+                user.id,
+                if user.is_admin { ", platform administrator" } else { "" }
+            );
         }
         UserCommand::Passwd { login } => {
             let password = read_password()?;
-            yrd_auth::set_password(db, CLI_ACTOR, &login, password).await.map_err(|e| e.to_string())?;
+            yrd_auth::set_password(db, CLI_ACTOR, &login, password)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("password of {login} changed; their console sessions were ended");
         }
-        UserCommand::Grant { login, module, level, scope } => {
-            yrd_auth::grant(db, CLI_ACTOR, &login, &module, level, &scope).await.map_err(|e| e.to_string())?;
+        UserCommand::Grant {
+            login,
+            module,
+            level,
+            scope,
+        } => {
+            yrd_auth::grant(db, CLI_ACTOR, &login, &module, level, &scope)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("granted {level} in {module} within scope '{scope}' to {login}");
         }
         UserCommand::Revoke { login, module, scope } => {
-            yrd_auth::revoke(db, CLI_ACTOR, &login, &module, &scope).await.map_err(|e| e.to_string())?;
+            yrd_auth::revoke(db, CLI_ACTOR, &login, &module, &scope)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("revoked {module} within scope '{scope}' from {login}");
         }
         UserCommand::List => {
             for user in yrd_auth::list_users(db).await.map_err(|e| e.to_string())? {
-                let grants: Vec<String> = user.grants.iter().map(|g| format!("{}:{}@'{}'", g.module, g.level, g.scope)).collect();
+                let grants: Vec<String> = user
+                    .grants
+                    .iter()
+                    .map(|g| format!("{}:{}@'{}'", g.module, g.level, g.scope))
+                    .collect();
                 let flags = [(user.user.is_admin, "admin"), (user.is_demo, "demo")]
                     .iter()
                     .filter(|(on, _)| *on)
                     .map(|(_, name)| *name)
                     .collect::<Vec<_>>()
                     .join(",");
-                println!("{:<16} {:<40} {:<10} {}", user.user.login, user.user.display_name, flags, grants.join(" "));
+                println!(
+                    "{:<16} {:<40} {:<10} {}",
+                    user.user.login,
+                    user.user.display_name,
+                    flags,
+                    grants.join(" ")
+                );
             }
         }
-        UserCommand::Token(TokenCommand::Create { login, name, expires_days }) => {
+        UserCommand::Token(TokenCommand::Create {
+            login,
+            name,
+            expires_days,
+        }) => {
             let expires = yrd_web::core_api::token_expiry(expires_days).map_err(|e| e.to_string())?;
-            let token = yrd_auth::create_token(db, CLI_ACTOR, &login, &name, expires).await.map_err(|e| e.to_string())?;
+            let token = yrd_auth::create_token(db, CLI_ACTOR, &login, &name, expires)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("token {} created for {login}; it is shown only now:", token.info.id);
             println!("{}", token.token);
         }
         UserCommand::Token(TokenCommand::Revoke { id }) => {
-            yrd_auth::revoke_token(db, CLI_ACTOR, id, None).await.map_err(|e| e.to_string())?;
+            yrd_auth::revoke_token(db, CLI_ACTOR, id, None)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("token {id} revoked");
         }
         UserCommand::Token(TokenCommand::List { login }) => {
             for token in yrd_auth::list_tokens(db, &login).await.map_err(|e| e.to_string())? {
-                let state = if token.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{:>5}  {:<12} {:<30} {state:<8} expires {}", token.id, token.prefix, token.name, token.expires_at.as_deref().unwrap_or("never"));
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:>5}  {:<12} {:<30} {state:<8} expires {}",
+                    token.id,
+                    token.prefix,
+                    token.name,
+                    token.expires_at.as_deref().unwrap_or("never")
+                );
             }
         }
     }

@@ -6,18 +6,35 @@ use yrd_kernel::{Jurisdiction, JurisdictionLevel, jurisdictions};
 
 const WIDTH: f64 = 520.0;
 const PAD: f64 = 30.0;
+/// Room on the right for the eastern cities' names.
+const LABEL_ROOM: f64 = 50.0;
 
 /// Province marker shapes, so that the map does not rely on colour alone.
 fn marker(province: u32, x: f64, y: f64, r: f64) -> Markup {
     let class = format!("prov prov-{province}");
     match province {
         310000 => {
-            let points = format!("{x},{} {},{y} {x},{} {},{y}", y - r * 1.4, x + r * 1.4, y + r * 1.4, x - r * 1.4);
+            let points = format!(
+                "{x},{} {},{y} {x},{} {},{y}",
+                y - r * 1.4,
+                x + r * 1.4,
+                y + r * 1.4,
+                x - r * 1.4
+            );
             html! { polygon class=(class) points=(points) {} }
         }
-        320000 => html! { rect class=(class) x=(x - r) y=(y - r) width=(2.0 * r) height=(2.0 * r) {} },
+        320000 => {
+            html! { rect class=(class) x=(x - r) y=(y - r) width=(2.0 * r) height=(2.0 * r) {} }
+        }
         330000 => {
-            let points = format!("{x},{} {},{} {},{}", y - r * 1.3, x + r * 1.2, y + r, x - r * 1.2, y + r);
+            let points = format!(
+                "{x},{} {},{} {},{}",
+                y - r * 1.3,
+                x + r * 1.2,
+                y + r,
+                x - r * 1.2,
+                y + r
+            );
             html! { polygon class=(class) points=(points) {} }
         }
         _ => html! { circle class=(class) cx=(x) cy=(y) r=(r) {} },
@@ -39,9 +56,17 @@ impl Projection {
         let (lon_min, lon_max) = lons.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let (lat_min, lat_max) = lats.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let cos_lat = ((lat_min + lat_max) / 2.0).to_radians().cos();
-        let scale = (WIDTH - 2.0 * PAD) / ((lon_max - lon_min) * cos_lat);
+        let scale = (WIDTH - 2.0 * PAD - LABEL_ROOM) / ((lon_max - lon_min) * cos_lat);
         let height = (lat_max - lat_min) * scale + 2.0 * PAD;
-        (Projection { lon_min, lat_max, scale, cos_lat }, height)
+        (
+            Projection {
+                lon_min,
+                lat_max,
+                scale,
+                cos_lat,
+            },
+            height,
+        )
     }
 
     fn project(&self, lon: f64, lat: f64) -> (f64, f64) {
@@ -55,10 +80,14 @@ impl Projection {
 /// shaped by province, each with its name on hover and a link to `link(code)`.
 pub fn region_map(lang: Lang, link: impl Fn(&Jurisdiction) -> Option<String>) -> Markup {
     let table = jurisdictions();
-    let cities: Vec<&Jurisdiction> =
-        table.all().filter(|j| j.level == JurisdictionLevel::City && j.lon.is_some()).collect();
-    let districts: Vec<&Jurisdiction> =
-        table.all().filter(|j| j.level != JurisdictionLevel::City && j.lon.is_some()).collect();
+    let cities: Vec<&Jurisdiction> = table
+        .all()
+        .filter(|j| j.level == JurisdictionLevel::City && j.lon.is_some())
+        .collect();
+    let districts: Vec<&Jurisdiction> = table
+        .all()
+        .filter(|j| j.level != JurisdictionLevel::City && j.lon.is_some())
+        .collect();
     let (projection, height) = Projection::fit(&cities);
     let name = |j: &Jurisdiction| lang.pick(&j.name_zh, &j.name_en).to_string();
     let title = lang.pick("长三角地区 41 个城市", "The 41 cities of the Yangtze River Delta");

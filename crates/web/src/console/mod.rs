@@ -46,7 +46,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let lang = Lang::from_request(cookie(&parts.headers, LANG_COOKIE), accept);
         let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
-        Ok(Page { lang, auth, shell, here })
+        Ok(Page {
+            lang,
+            auth,
+            shell,
+            here,
+        })
     }
 }
 
@@ -59,16 +64,23 @@ impl Page {
     }
 
     /// Sends anonymous callers to the login page, to come back here after.
+    // The redirect is the page's answer, returned early with `?`; its size does not matter.
+    #[allow(clippy::result_large_err)]
     pub fn require_login(&self) -> Result<&yrd_auth::UserRef, Response> {
-        self.auth.principal.user_ref().ok_or_else(|| {
-            Redirect::to(&format!("/login?next={}", percent_encode(&self.here))).into_response()
-        })
+        self.auth
+            .principal
+            .user_ref()
+            .ok_or_else(|| Redirect::to(&format!("/login?next={}", percent_encode(&self.here))).into_response())
     }
 
     /// A page saying the caller may not see this (after the denial was audited).
     pub fn forbidden(&self) -> Response {
         let body = html! { div.notice.error role="alert" { (self.t("error.forbidden")) } };
-        (StatusCode::FORBIDDEN, self.render(self.t("error.forbidden.title"), body)).into_response()
+        (
+            StatusCode::FORBIDDEN,
+            self.render(self.t("error.forbidden.title"), body),
+        )
+            .into_response()
     }
 
     pub fn csrf_field(&self) -> Markup {
@@ -77,14 +89,23 @@ impl Page {
 
     /// Whether a form's CSRF token is this session's.
     pub fn csrf_ok(&self, sent: &str) -> bool {
-        self.auth.csrf_token.as_deref().is_some_and(|token| !sent.is_empty() && token == sent)
+        self.auth
+            .csrf_token
+            .as_deref()
+            .is_some_and(|token| !sent.is_empty() && token == sent)
     }
 
     /// The shared layout: header with navigation and language switch, main, footer.
     pub fn render(&self, title: &str, body: Markup) -> Markup {
         let user = self.auth.principal.user_ref();
         let path = self.here.split('?').next().unwrap_or("/");
-        let current = |href: &str| if href == "/" { path == "/" } else { path.starts_with(href) };
+        let current = |href: &str| {
+            if href == "/" {
+                path == "/"
+            } else {
+                path.starts_with(href)
+            }
+        };
         let other = self.lang.other();
         html! {
             (DOCTYPE)
@@ -182,7 +203,14 @@ pub fn js() -> Response {
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Inline JSON for `<pre>` blocks.

@@ -40,7 +40,11 @@ pub struct Back {
 pub async fn switch_language(page: Page, Path(code): Path<String>, Query(query): Query<Back>) -> Response {
     let lang = crate::i18n::Lang::parse(&code).unwrap_or(page.lang);
     let cookie = cookie_header(&page, super::LANG_COOKIE, lang.code(), Some(365 * 24 * 3600), false);
-    ([(header::SET_COOKIE, cookie)], Redirect::to(&safe_back(query.back.as_deref()))).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to(&safe_back(query.back.as_deref())),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -94,7 +98,12 @@ pub async fn login_submit(page: Page, headers: HeaderMap, Form(form): Form<Login
         let csrf = new_login_csrf();
         let cookie = cookie_header(&page, LOGIN_CSRF_COOKIE, &csrf, Some(3600), true);
         let body = login_form(&page, &csrf, &next, Some(message));
-        (status, [(header::SET_COOKIE, cookie)], page.render(page.t("login.title"), body)).into_response()
+        (
+            status,
+            [(header::SET_COOKIE, cookie)],
+            page.render(page.t("login.title"), body),
+        )
+            .into_response()
     };
     let expected = crate::caller::cookie(&headers, LOGIN_CSRF_COOKIE);
     if form.csrf.is_empty() || expected != Some(form.csrf.as_str()) {
@@ -104,11 +113,21 @@ pub async fn login_submit(page: Page, headers: HeaderMap, Form(form): Form<Login
     match yrd_auth::login(&db, &form.login, &form.password).await {
         Ok(user) => match yrd_auth::create_session(&db, &user).await {
             Ok(session) => {
-                let cookie = cookie_header(&page, SESSION_COOKIE, &session.secret, Some(yrd_auth::SESSION_HOURS * 3600), true);
+                let cookie = cookie_header(
+                    &page,
+                    SESSION_COOKIE,
+                    &session.secret,
+                    Some(yrd_auth::SESSION_HOURS * 3600),
+                    true,
+                );
                 let clear = cookie_header(&page, LOGIN_CSRF_COOKIE, "", Some(0), true);
                 let mut response = Redirect::to(&next).into_response();
-                response.headers_mut().append(header::SET_COOKIE, cookie.parse().expect("cookie is a valid header"));
-                response.headers_mut().append(header::SET_COOKIE, clear.parse().expect("cookie is a valid header"));
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, cookie.parse().expect("cookie is a valid header"));
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, clear.parse().expect("cookie is a valid header"));
                 response
             }
             Err(error) => ApiError::from(error).into_response(),
@@ -132,10 +151,10 @@ pub async fn logout(page: Page, Form(form): Form<CsrfForm>) -> Response {
     if !page.csrf_ok(&form.csrf) {
         return (StatusCode::FORBIDDEN, page.render(page.t("error.csrf"), html! {})).into_response();
     }
-    if let Some(secret) = &page.auth.session_secret {
-        if let Err(error) = yrd_auth::end_session(page.auth.db(), secret, &page.auth.actor()).await {
-            return ApiError::from(error).into_response();
-        }
+    if let Some(secret) = &page.auth.session_secret
+        && let Err(error) = yrd_auth::end_session(page.auth.db(), secret, &page.auth.actor()).await
+    {
+        return ApiError::from(error).into_response();
     }
     let clear = cookie_header(&page, SESSION_COOKIE, "", Some(0), true);
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
@@ -182,7 +201,13 @@ pub async fn jurisdictions_page(page: Page) -> Markup {
             }
         }
     };
-    let count = filter_jurisdictions(&JurisdictionQuery { level: None, parent: None, tag: None, format: None }).len();
+    let count = filter_jurisdictions(&JurisdictionQuery {
+        level: None,
+        parent: None,
+        tag: None,
+        format: None,
+    })
+    .len();
     let body = html! {
         p.totals { (page.t("jurisdictions.total")) ": " strong { (count) } " · " a href="/api/v1/jurisdictions?format=csv" download { (page.t("table.csv")) } }
         (table(&[page.t("jurisdictions.code"), page.t("jurisdictions.level"), "中文", "English", page.t("jurisdictions.parent"), page.t("jurisdictions.tags")], table_rows))
@@ -197,7 +222,9 @@ pub async fn me_page(page: Page) -> PageResult {
 
 async fn me_with(page: Page, new_token: Option<yrd_auth::NewToken>, error: Option<String>) -> PageResult {
     let user = page.require_login()?.clone();
-    let tokens = yrd_auth::list_tokens(page.auth.db(), &user.login).await.map_err(|e| ApiError::from(e).into_response())?;
+    let tokens = yrd_auth::list_tokens(page.auth.db(), &user.login)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     let grant_rows = html! {
         @for grant in page.auth.principal.grants() {
             tr { td { (grant.module) } td { (grant.level) } td.mono { @if grant.scope.is_region() { (page.t("scope.region")) } @else { (grant.scope) } } }
@@ -248,7 +275,11 @@ async fn me_with(page: Page, new_token: Option<yrd_auth::NewToken>, error: Optio
 
 fn short_time(stored: &str) -> String {
     yrd_kernel::time::from_db(stored)
-        .map(|at| at.with_timezone(&yrd_kernel::time::shanghai()).format("%Y-%m-%d %H:%M").to_string())
+        .map(|at| {
+            at.with_timezone(&yrd_kernel::time::shanghai())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|| stored.to_string())
 }
 
@@ -269,7 +300,10 @@ pub async fn create_token_form(page: Page, Form(form): Form<TokenForm>) -> PageR
     }
     let days = match form.expires_in_days.trim() {
         "" => Ok(None),
-        text => text.parse::<i64>().map(Some).map_err(|_| "expires_in_days: a whole number of days".to_string()),
+        text => text
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| "expires_in_days: a whole number of days".to_string()),
     };
     let expiry = days.and_then(|d| token_expiry(d).map_err(|e| e.to_string()));
     let result = match expiry {
@@ -316,7 +350,10 @@ pub async fn audit_page(page: Page, Query(query): Query<AuditQuery>) -> PageResu
             }
         }
     };
-    let older = entries.last().filter(|_| entries.len() >= query.limit.unwrap_or(100) as usize).map(|e| e.seq);
+    let older = entries
+        .last()
+        .filter(|_| entries.len() >= query.limit.unwrap_or(100) as usize)
+        .map(|e| e.seq);
     let module = query.module.clone().unwrap_or_default();
     let body = html! {
         form.filters method="get" action="/audit" {
@@ -340,8 +377,12 @@ pub async fn jobs_page(page: Page) -> PageResult {
         });
     }
     let db = page.auth.db();
-    let recent = yrd_jobs::recent(db, 50, false).await.map_err(|e| ApiError::from(e).into_response())?;
-    let failed = yrd_jobs::recent(db, 50, true).await.map_err(|e| ApiError::from(e).into_response())?;
+    let recent = yrd_jobs::recent(db, 50, false)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let failed = yrd_jobs::recent(db, 50, true)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     let rows = |runs: &[yrd_jobs::JobRun]| {
         html! {
             @for run in runs {
@@ -357,7 +398,15 @@ pub async fn jobs_page(page: Page) -> PageResult {
             }
         }
     };
-    let headers = [page.t("jobs.id"), page.t("jobs.kind"), page.t("jobs.status"), page.t("jobs.attempts"), page.t("jobs.run_at"), page.t("jobs.finished"), page.t("jobs.error")];
+    let headers = [
+        page.t("jobs.id"),
+        page.t("jobs.kind"),
+        page.t("jobs.status"),
+        page.t("jobs.attempts"),
+        page.t("jobs.run_at"),
+        page.t("jobs.finished"),
+        page.t("jobs.error"),
+    ];
     let body = html! {
         h2 { (page.t("jobs.failed")) }
         (table(&headers, rows(&failed)))
@@ -416,5 +465,9 @@ pub fn api_docs(page: &Page, document: &serde_json::Value) -> Markup {
 /// Unknown console paths.
 pub async fn not_found(page: Page) -> Response {
     let body = html! { p { (page.t("error.not_found")) } p { a href="/" { (page.t("nav.home")) } } };
-    (StatusCode::NOT_FOUND, page.render(page.t("error.not_found.title"), body)).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        page.render(page.t("error.not_found.title"), body),
+    )
+        .into_response()
 }
