@@ -1090,3 +1090,142 @@ async fn admins_manage_users_and_grants_through_the_api() {
         app.finish().await;
     }
 }
+
+mod cli {
+    //! The `yrd` binary itself, on an SQLite file (its storage code is the library's,
+    //! tested above on both backends).
+
+    use std::io::Write;
+    use std::process::{Command, Output, Stdio};
+
+    fn yrd(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_yrd"))
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env("YRD_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn text(output: &Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    fn temp_db(name: &str) -> String {
+        let path = std::env::temp_dir().join(format!("yrd-cli-{name}-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn help_names_every_command() {
+        let help = text(&yrd("unused.db", &["--help"], None));
+        for command in ["serve", "migrate", "demo", "user", "audit"] {
+            assert!(help.contains(command), "{help}");
+        }
+        let user = text(&yrd("unused.db", &["user", "--help"], None));
+        for command in ["add", "grant", "revoke", "list", "token"] {
+            assert!(user.contains(command), "{user}");
+        }
+        let token = text(&yrd("unused.db", &["user", "token", "--help"], None));
+        assert!(token.contains("create") && token.contains("revoke"));
+    }
+
+    #[tokio::test]
+    async fn first_admin_grants_tokens_and_audit_verify() {
+        let db = temp_db("admin");
+        let migrated = yrd(&db, &["migrate"], None);
+        assert!(migrated.status.success(), "{}", text(&migrated));
+        let status = text(&yrd(&db, &["migrate", "--status"], None));
+        assert!(status.contains("audit") && status.contains("applied") && !status.contains("pending"));
+
+        let short = yrd(
+            &db,
+            &["user", "add", "admin", "--name", "Administrator", "--admin"],
+            Some("short\n"),
+        );
+        assert!(!short.status.success());
+        assert!(text(&short).contains("password"), "{}", text(&short));
+        let added = yrd(
+            &db,
+            &["user", "add", "admin", "--name", "Administrator", "--admin"],
+            Some("a long enough secret\n"),
+        );
+        assert!(added.status.success(), "{}", text(&added));
+        let clerk = yrd(
+            &db,
+            &["user", "add", "hz.clerk", "--name", "杭州窗口", "--no-password"],
+            None,
+        );
+        assert!(clerk.status.success(), "{}", text(&clerk));
+        let granted = yrd(
+            &db,
+            &[
+                "user", "grant", "hz.clerk", "--module", "plan", "--level", "write", "--scope", "3301",
+            ],
+            None,
+        );
+        assert!(granted.status.success(), "{}", text(&granted));
+        let bad_scope = yrd(
+            &db,
+            &[
+                "user", "grant", "hz.clerk", "--module", "plan", "--level", "write", "--scope", "9",
+            ],
+            None,
+        );
+        assert!(!bad_scope.status.success());
+        assert!(text(&bad_scope).contains("scope"));
+        let list = text(&yrd(&db, &["user", "list"], None));
+        assert!(list.contains("hz.clerk") && list.contains("plan:write@'3301'") && list.contains("admin"));
+
+        let token = yrd(
+            &db,
+            &[
+                "user",
+                "token",
+                "create",
+                "hz.clerk",
+                "--name",
+                "sync",
+                "--expires-days",
+                "30",
+            ],
+            None,
+        );
+        assert!(token.status.success());
+        let secret = String::from_utf8_lossy(&token.stdout).trim().to_string();
+        assert!(secret.starts_with("yrd_") && secret.len() == 68);
+        let tokens = text(&yrd(&db, &["user", "token", "list", "hz.clerk"], None));
+        assert!(tokens.contains("active") && !tokens.contains(&secret));
+        assert!(yrd(&db, &["user", "token", "revoke", "1"], None).status.success());
+
+        let verified = yrd(&db, &["audit", "verify"], None);
+        assert!(verified.status.success(), "{}", text(&verified));
+        assert!(text(&verified).contains("intact"));
+
+        // Alter an entry behind the trigger's back, as someone with file access could.
+        let conn = yrd_db::Db::connect(&db).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 2;")
+            .execute(conn.pool())
+            .await
+            .unwrap();
+        conn.close().await;
+        let broken = yrd(&db, &["audit", "verify"], None);
+        assert_eq!(broken.status.code(), Some(2));
+        assert!(text(&broken).contains("BROKEN at entry 2"), "{}", text(&broken));
+        let _ = std::fs::remove_file(&db);
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Starts `yrd serve --demo` on a fresh SQLite file, waits for /readyz, fetches the API
+# description and the home page, renders the console in headless Chromium in both
+# languages, then stops the server. Screenshots land in target/smoke/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --bin yrd
+out=target/smoke
+rm -rf "$out" && mkdir -p "$out"
+db="$out/smoke.db"
+port="${SMOKE_PORT:-18391}"
+base="http://127.0.0.1:$port"
+
+./target/debug/yrd --db "$db" serve --demo --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 120); do
+  curl -sf "$base/readyz" >/dev/null && break
+  kill -0 $server 2>/dev/null || { cat "$out/serve.log"; exit 1; }
+  sleep 0.5
+done
+curl -sf "$base/readyz" | grep -q '"ready"'
+grep -q "DEMO logins" "$out/serve.log"
+curl -sf "$base/api/openapi.json" | grep -q '"openapi":"3.1.0"'
+curl -sf "$base/" | grep -q 'class="city"'
+echo "server ready; API description and home page served"
+
+if command -v chromium >/dev/null; then
+  browse() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "$@" 2>/dev/null; }
+  browse --dump-dom "$base/lang/zh?back=/" >"$out/home-zh.html"
+  browse --dump-dom "$base/lang/en?back=/" >"$out/home-en.html"
+  grep -q '<html lang="zh-CN">' "$out/home-zh.html"
+  grep -q '长三角一体化平台' "$out/home-zh.html"
+  grep -q '<html lang="en">' "$out/home-en.html"
+  grep -q 'YRD Platform' "$out/home-en.html"
+  for page in zh en; do
+    cities=$(grep -o 'class="city"' "$out/home-$page.html" | wc -l)
+    [ "$cities" -eq 41 ] || { echo "home ($page) shows $cities cities, expected 41"; exit 1; }
+  done
+  browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null
+  browse --window-size=390,1500 --screenshot="$out/home-en-phone.png" "$base/lang/en?back=/" >/dev/null
+  echo "console renders in headless Chromium (zh and en); screenshots in $out"
+elif [ -n "${CI:-}" ]; then
+  echo "chromium is missing in CI"; exit 1
+else
+  echo "chromium not installed: skipped the browser check"
+fi
+
+kill -TERM $server
+wait $server 2>/dev/null || true
+grep -q "shutting down" "$out/serve.log"
+echo "smoke run passed"
