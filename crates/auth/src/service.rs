@@ -560,7 +560,7 @@ pub async fn revoke_token(db: &Db, actor: &str, id: i64, owner: Option<&str>) ->
 /// The principal behind a bearer token.
 pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Principal, AuthError> {
     let row = sqlx::query(
-        "SELECT t.id AS token_id, t.expires_at, t.revoked_at, u.id, u.login, u.display_name, u.is_admin \
+        "SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.login, u.display_name, u.is_admin \
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(secret_hash(secret))
@@ -574,12 +574,17 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Principal, Auth
     if expires.as_deref().and_then(from_db).is_some_and(|at| at <= Utc::now()) {
         return Err(AuthError::BadToken(TokenProblem::Expired));
     }
-    // Best effort: a busy database must not fail the request over a last-used stamp.
-    let _ = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-        .bind(now_db())
-        .bind(row.get::<i64, _>("token_id"))
-        .execute(db.pool())
-        .await;
+    // Stamped at most once a minute, so that reading with a token does not make every
+    // request a write; best effort, as a busy database must not fail the request over it.
+    let last_used: Option<String> = row.get("last_used_at");
+    let stale = last_used.as_deref().and_then(from_db).is_none_or(|at| Utc::now() - at > Duration::minutes(1));
+    if stale {
+        let _ = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now_db())
+            .bind(row.get::<i64, _>("token_id"))
+            .execute(db.pool())
+            .await;
+    }
     principal_for(db, user_from_row(&row)).await
 }
 
