@@ -39,6 +39,17 @@ impl JurisdictionCode {
         self.0
     }
 
+    /// The six ASCII digits, without allocating.
+    pub fn digits(self) -> [u8; 6] {
+        let mut out = [b'0'; 6];
+        let mut rest = self.0;
+        for digit in out.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out
+    }
+
     /// The jurisdiction this code names (always present: codes are checked on parse).
     pub fn jurisdiction(self) -> &'static Jurisdiction {
         jurisdictions()
@@ -275,7 +286,7 @@ impl Scope {
     }
 
     pub fn covers(&self, code: JurisdictionCode) -> bool {
-        code.to_string().starts_with(&self.0)
+        code.digits().starts_with(self.0.as_bytes())
     }
 
     /// Whether everything in `other` is also in `self`.
