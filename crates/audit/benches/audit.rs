@@ -11,9 +11,13 @@ fn chain(c: &mut Criterion) {
         "narrative": {"zh": "完成跨省通办事项清单梳理", "en": "Inventory of trans-provincial services completed"},
         "evidence": [{"name": "清单.pdf", "sha256": "9f2b…"}], "jurisdiction": "320500"
     });
-    c.bench_function("canonical_json (typical change)", |b| b.iter(|| canonical_json(black_box(&change))));
+    c.bench_function("canonical_json (typical change)", |b| {
+        b.iter(|| canonical_json(black_box(&change)))
+    });
     let canonical = canonical_json(&change);
-    c.bench_function("sha256 (typical change)", |b| b.iter(|| sha256_hex(black_box(canonical.as_bytes()))));
+    c.bench_function("sha256 (typical change)", |b| {
+        b.iter(|| sha256_hex(black_box(canonical.as_bytes())))
+    });
 }
 
 criterion_group!(benches, chain);

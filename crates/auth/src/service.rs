@@ -577,7 +577,10 @@ pub async fn authenticate_token(db: &Db, secret: &str) -> Result<Principal, Auth
     // Stamped at most once a minute, so that reading with a token does not make every
     // request a write; best effort, as a busy database must not fail the request over it.
     let last_used: Option<String> = row.get("last_used_at");
-    let stale = last_used.as_deref().and_then(from_db).is_none_or(|at| Utc::now() - at > Duration::minutes(1));
+    let stale = last_used
+        .as_deref()
+        .and_then(from_db)
+        .is_none_or(|at| Utc::now() - at > Duration::minutes(1));
     if stale {
         let _ = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now_db())
