@@ -139,8 +139,13 @@ impl ApiRoutes {
         let operations = self
             .operations
             .into_iter()
+            // A nested "/" is served at the prefix itself, without a trailing slash.
             .map(|op| Operation {
-                path: format!("{prefix}{}", op.path),
+                path: if op.path == "/" {
+                    prefix.to_string()
+                } else {
+                    format!("{prefix}{}", op.path)
+                },
                 ..op
             })
             .collect();

@@ -8,7 +8,7 @@ use yrd_web::{AppContext, Module};
 
 /// Every module of the platform, in navigation order.
 pub fn modules() -> Vec<Arc<dyn Module>> {
-    vec![]
+    vec![Arc::new(yrd_plan::PlanModule::new())]
 }
 
 /// The password of every demonstration login. Demo users exist only where `--demo`

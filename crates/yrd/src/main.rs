@@ -55,6 +55,26 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The action plan: import and export plan files.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Validate a plan file and import it: all or nothing, and again without duplicates.
+    Import {
+        /// A plan file (TOML), e.g. data/plan/yrd-2024-2026.toml.
+        file: std::path::PathBuf,
+        /// Only validate; import nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write the plan in the database as a plan file (to standard output, or --out).
+    Export {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -217,6 +237,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let db = open(&cli.db, &modules).await?;
             user_command(&db, command).await
         }
+        Command::Plan(command) => plan_command(&cli.db, command, &modules).await,
         Command::Audit(AuditCommand::Verify) => {
             let db = open(&cli.db, &modules).await?;
             let result = yrd_audit::verify(&db).await.map_err(|e| e.to_string())?;
@@ -407,6 +428,52 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<ExitCode, String>
                     token.name,
                     token.expires_at.as_deref().unwrap_or("never")
                 );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plan_command(db: &str, command: PlanCommand, modules: &[Arc<dyn Module>]) -> Result<ExitCode, String> {
+    match command {
+        PlanCommand::Import { file, check } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let plan = match yrd_plan::planfile::parse(&text) {
+                Ok(plan) => plan,
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{}: {error}", file.display());
+                    }
+                    eprintln!("{} problems; nothing was imported", errors.len());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            if check {
+                println!(
+                    "{}: valid: {} aspects, {} tasks",
+                    file.display(),
+                    plan.aspects.len(),
+                    plan.tasks.len()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let db = open(db, modules).await?;
+            let digest = yrd_audit::sha256_hex(text.as_bytes());
+            let summary = yrd_plan::service::import(&db, "cli", &plan, &digest)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("imported {}: {summary}", file.display());
+        }
+        PlanCommand::Export { out } => {
+            let db = open(db, modules).await?;
+            let plan = yrd_plan::service::export(&db, yrd_plan::http::today())
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no plan has been imported")?;
+            let text = yrd_plan::planfile::render(&plan);
+            match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => print!("{text}"),
             }
         }
     }

@@ -9,9 +9,22 @@ const PAD: f64 = 30.0;
 /// Room on the right for the eastern cities' names.
 const LABEL_ROOM: f64 = 50.0;
 
-/// Province marker shapes, so that the map does not rely on colour alone.
+/// Province marker shapes, so that the map does not rely on colour alone. With a
+/// `shade` (0–1), the marker is filled on a red–amber–green scale instead of the
+/// province colour.
 fn marker(province: u32, x: f64, y: f64, r: f64) -> Markup {
+    shaded_marker(province, x, y, r, None)
+}
+
+/// The fill for a share from 0 (red) through amber to 1 (green).
+pub fn share_colour(share: f64) -> String {
+    let hue = (share.clamp(0.0, 1.0) * 120.0).round();
+    format!("hsl({hue}, 65%, 42%)")
+}
+
+fn shaded_marker(province: u32, x: f64, y: f64, r: f64, shade: Option<f64>) -> Markup {
     let class = format!("prov prov-{province}");
+    let style = shade.map(|s| format!("fill: {}", share_colour(s)));
     match province {
         310000 => {
             let points = format!(
@@ -21,10 +34,10 @@ fn marker(province: u32, x: f64, y: f64, r: f64) -> Markup {
                 y + r * 1.4,
                 x - r * 1.4
             );
-            html! { polygon class=(class) points=(points) {} }
+            html! { polygon class=(class) style=[style.clone()] points=(points) {} }
         }
         320000 => {
-            html! { rect class=(class) x=(x - r) y=(y - r) width=(2.0 * r) height=(2.0 * r) {} }
+            html! { rect class=(class) style=[style.clone()] x=(x - r) y=(y - r) width=(2.0 * r) height=(2.0 * r) {} }
         }
         330000 => {
             let points = format!(
@@ -35,9 +48,9 @@ fn marker(province: u32, x: f64, y: f64, r: f64) -> Markup {
                 x - r * 1.2,
                 y + r
             );
-            html! { polygon class=(class) points=(points) {} }
+            html! { polygon class=(class) style=[style.clone()] points=(points) {} }
         }
-        _ => html! { circle class=(class) cx=(x) cy=(y) r=(r) {} },
+        _ => html! { circle class=(class) style=[style.clone()] cx=(x) cy=(y) r=(r) {} },
     }
 }
 
@@ -79,6 +92,16 @@ impl Projection {
 /// The map of the 41 cities (and the demonstration-zone districts), coloured and
 /// shaped by province, each with its name on hover and a link to `link(code)`.
 pub fn region_map(lang: Lang, link: impl Fn(&Jurisdiction) -> Option<String>) -> Markup {
+    shaded_region_map(lang, link, |_| None)
+}
+
+/// The region map with each city shaded by `shade(city)`: `(share 0–1, label)`, the
+/// label written beside the city name so that colour is not the only carrier.
+pub fn shaded_region_map(
+    lang: Lang,
+    link: impl Fn(&Jurisdiction) -> Option<String>,
+    shade: impl Fn(&Jurisdiction) -> Option<(f64, String)>,
+) -> Markup {
     let table = jurisdictions();
     let cities: Vec<&Jurisdiction> = table
         .all()
@@ -98,15 +121,18 @@ pub fn region_map(lang: Lang, link: impl Fn(&Jurisdiction) -> Option<String>) ->
                 @for city in &cities {
                     @let (x, y) = projection.project(city.lon.unwrap_or_default(), city.lat.unwrap_or_default());
                     @let province = city.code.province();
-                    @let label = format!("{} · {} · {}", name(city), name(province.jurisdiction()), city.code);
+                    @let shading = shade(city);
+                    @let extra = shading.as_ref().map(|(_, label)| format!(" · {label}")).unwrap_or_default();
+                    @let label = format!("{} · {} · {}{extra}", name(city), name(province.jurisdiction()), city.code);
+                    @let mark = shaded_marker(province.as_u32(), x, y, 6.0, shading.as_ref().map(|(share, _)| *share));
                     g.city data-code=(city.code) {
                         title { (label) }
                         @if let Some(href) = link(city) {
-                            a href=(href) { (marker(province.as_u32(), x, y, 6.0)) }
+                            a href=(href) { (mark) }
                         } @else {
-                            (marker(province.as_u32(), x, y, 6.0))
+                            (mark)
                         }
-                        text x=(x + 8.0) y=(y + 4.0) { (name(city)) }
+                        text x=(x + 8.0) y=(y + 4.0) { (name(city)) @if let Some((_, short)) = &shading { " " (short) } }
                     }
                 }
                 @for district in &districts {

@@ -45,7 +45,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             .ok_or_else(|| ApiError::internal("the console shell is not installed"))?;
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let lang = Lang::from_request(cookie(&parts.headers, LANG_COOKIE), accept);
-        let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+        // Nested routers see their path without the prefix; the original URI has it all.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        let here = uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
         Ok(Page {
             lang,
             auth,
