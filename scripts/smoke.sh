@@ -24,6 +24,7 @@ curl -sf "$base/readyz" | grep -q '"ready"'
 grep -q "DEMO logins" "$out/serve.log"
 curl -sf "$base/api/openapi.json" | grep -q '"openapi":"3.1.0"'
 curl -sf "$base/" | grep -q 'class="city"'
+curl -sf "$base/api/v1/plan" | grep -q '"aspects"'
 echo "server ready; API description and home page served"
 
 if command -v chromium >/dev/null; then
@@ -38,6 +39,11 @@ if command -v chromium >/dev/null; then
     cities=$(grep -o 'class="city"' "$out/home-$page.html" | wc -l)
     [ "$cities" -eq 41 ] || { echo "home ($page) shows $cities cities, expected 41"; exit 1; }
   done
+  browse --dump-dom "$base/lang/zh?back=/plan" >"$out/plan-zh.html"
+  browse --dump-dom "$base/lang/en?back=/plan" >"$out/plan-en.html"
+  grep -q '<strong>165</strong>' "$out/plan-zh.html"
+  grep -q 'Action plan 2024–2026' "$out/plan-en.html"
+  browse --window-size=1280,1400 --screenshot="$out/plan-en.png" "$base/lang/en?back=/plan" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null
   browse --window-size=390,1500 --screenshot="$out/home-en-phone.png" "$base/lang/en?back=/" >/dev/null
   echo "console renders in headless Chromium (zh and en); screenshots in $out"

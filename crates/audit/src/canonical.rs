@@ -45,6 +45,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn numbers_survive_a_round_trip() {
+        // Found by the canonical_json fuzz target: needs serde_json's float_roundtrip.
+        let value: serde_json::Value = serde_json::from_str("99e91").unwrap();
+        let once = canonical_json(&value);
+        assert_eq!(canonical_json(&serde_json::from_str(&once).unwrap()), once);
+    }
+
+    #[test]
     fn keys_are_sorted_at_every_depth() {
         let value = json!({"b": 1, "a": {"z": [3, {"y": null, "x": "é"}], "m": true}});
         assert_eq!(

@@ -1228,4 +1228,50 @@ mod cli {
         assert!(text(&broken).contains("BROKEN at entry 2"), "{}", text(&broken));
         let _ = std::fs::remove_file(&db);
     }
+
+    #[test]
+    fn plan_import_validates_first_and_never_duplicates() {
+        let db = temp_db("plan");
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/plan/yrd-2024-2026.toml");
+        let first = yrd(&db, &["plan", "import", shipped], None);
+        assert!(first.status.success(), "{}", text(&first));
+        assert!(
+            text(&first).contains("9 aspects; tasks: 35 created, 0 updated"),
+            "{}",
+            text(&first)
+        );
+        let again = yrd(&db, &["plan", "import", shipped], None);
+        assert!(
+            text(&again).contains("tasks: 0 created, 35 updated"),
+            "{}",
+            text(&again)
+        );
+
+        let broken_path = std::env::temp_dir().join(format!("yrd-broken-plan-{}.toml", std::process::id()));
+        let shipped_text = std::fs::read_to_string(shipped).unwrap();
+        let broken = shipped_text
+            .replacen("number = 2\naspect = 1", "number = 1\naspect = 1", 1)
+            .replacen("lead = [\"330000\"]", "lead = [\"330099\"]", 1);
+        std::fs::write(&broken_path, broken).unwrap();
+        let refused = yrd(&db, &["plan", "import", broken_path.to_str().unwrap()], None);
+        assert_eq!(refused.status.code(), Some(2));
+        let message = text(&refused);
+        assert!(message.contains("task 1: number: task 1 is defined twice"), "{message}");
+        assert!(message.contains("lead[0]: '330099' is not a jurisdiction"), "{message}");
+        assert!(message.contains("nothing was imported"), "{message}");
+        assert!(
+            message
+                .lines()
+                .all(|l| !l.contains(": line ") || l.starts_with(broken_path.to_str().unwrap())),
+            "{message}"
+        );
+
+        let exported = yrd(&db, &["plan", "export"], None);
+        assert!(exported.status.success());
+        assert!(String::from_utf8_lossy(&exported.stdout).contains("number = 26"));
+        let check = yrd(&db, &["plan", "import", "--check", shipped], None);
+        assert!(text(&check).contains("valid: 9 aspects, 35 tasks"));
+        let _ = std::fs::remove_file(&broken_path);
+        let _ = std::fs::remove_file(&db);
+    }
 }
