@@ -446,9 +446,10 @@ async fn after_form(page: Page, number: i64, result: Result<(), ApiError>) -> Re
                 ApiError::Invalid(e) | ApiError::BadRequest(e) => e.to_string(),
                 other => other.to_string(),
             };
-            task_page_with(page, number, Some(message))
-                .await
-                .unwrap_or_else(IntoResponse::into_response)
+            match task_page_with(page, number, Some(message)).await {
+                Ok(page) => (axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
+                Err(error) => error.into_response(),
+            }
         }
         Err(other) => other.into_response(),
     }

@@ -598,3 +598,134 @@ async fn every_plan_route_is_documented() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn departments_report_and_the_office_reviews_through_the_console() {
+    for app in apps().await {
+        import_shipped(&app).await;
+        for (login, grants) in [
+            ("sh.clerk", ("plan", Write, "31")),
+            ("office.clerk", ("*", Approve, "")),
+        ] {
+            let user = yrd_auth::NewUser {
+                login: login.into(),
+                display_name: login.into(),
+                password: Some("a long password".into()),
+                is_admin: false,
+                is_demo: false,
+            };
+            yrd_auth::create_user(&app.db, "test", user).await.unwrap();
+            let (module, level, scope) = grants;
+            yrd_auth::grant(
+                &app.db,
+                "test",
+                login,
+                module,
+                level,
+                &yrd_kernel::Scope::parse(scope).unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+        let (sh, sh_csrf) = app.console_login("sh.clerk", "a long password").await.unwrap();
+        let page = app
+            .client
+            .get(app.url("/plan/tasks/41"))
+            .header("cookie", &sh)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("action=\"/plan/tasks/41/reports\""),
+            "the report form is offered to a lead"
+        );
+
+        let form = [
+            ("csrf", sh_csrf.as_str()),
+            ("period", "2026-Q3"),
+            ("percent_complete", "70"),
+            ("narrative_zh", "完成清单"),
+            ("narrative_en", "List done"),
+        ];
+        let forged = app
+            .client
+            .post(app.url("/plan/tasks/41/reports"))
+            .header("cookie", &sh)
+            .form(&form[1..])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF token, no report");
+        let bad = [
+            ("csrf", sh_csrf.as_str()),
+            ("period", "2026-13"),
+            ("percent_complete", "70"),
+            ("narrative_zh", "x"),
+            ("narrative_en", "x"),
+        ];
+        let refused = app
+            .client
+            .post(app.url("/plan/tasks/41/reports"))
+            .header("cookie", &sh)
+            .form(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.text().await.unwrap().contains("is not a period"),
+            "the page names the problem"
+        );
+        assert_eq!(app.count("plan_reports").await, 0);
+        let sent = app
+            .client
+            .post(app.url("/plan/tasks/41/reports"))
+            .header("cookie", &sh)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+        assert_eq!(sent.headers()["location"], "/plan/tasks/41");
+        let id: i64 = {
+            use sqlx::Row;
+            sqlx::query("SELECT id FROM plan_reports")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap()
+                .get(0)
+        };
+
+        let (office, office_csrf) = app.console_login("office.clerk", "a long password").await.unwrap();
+        let page = app
+            .client
+            .get(app.url("/plan/tasks/41"))
+            .header("cookie", &office)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("action=\"/plan/reports/{id}/review\"")),
+            "the office is offered the review"
+        );
+        let accept = [("csrf", office_csrf.as_str()), ("decision", "accept"), ("comment", "")];
+        let reviewed = app
+            .client
+            .post(app.url(&format!("/plan/reports/{id}/review")))
+            .header("cookie", &office)
+            .form(&accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reviewed.status(), StatusCode::SEE_OTHER);
+        let task = app.get("/api/v1/plan/tasks/41", None).await.body;
+        assert_eq!(task["percent_complete"], 70);
+        app.finish().await;
+    }
+}

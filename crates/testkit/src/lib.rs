@@ -155,6 +155,73 @@ impl TestApp {
         }
     }
 
+    /// Signs in through the console's login form, as a browser would. Returns the session
+    /// cookie (`name=value`) and the session's CSRF token, or the status of a refused login.
+    pub async fn console_login(&self, login: &str, password: &str) -> Result<(String, String), StatusCode> {
+        let cookie_pair = |response: &reqwest::Response, name: &str| {
+            response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|c| c.starts_with(&format!("{name}=")))
+                .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        };
+        let form = self
+            .client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("the login page");
+        let login_csrf = cookie_pair(&form, "yrd_login_csrf").expect("the login page sets its CSRF cookie");
+        let token = login_csrf
+            .split_once('=')
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .header("cookie", &login_csrf)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("login", login),
+                ("password", password),
+                ("next", "/me"),
+            ])
+            .send()
+            .await
+            .expect("the login answers");
+        if response.status() != StatusCode::SEE_OTHER {
+            return Err(response.status());
+        }
+        let session_header = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("yrd_session="))
+            .expect("a session cookie")
+            .to_string();
+        assert!(
+            session_header.contains("HttpOnly") && session_header.contains("SameSite=Strict"),
+            "{session_header}"
+        );
+        let session = cookie_pair(&response, "yrd_session").expect("a session cookie");
+        let me = self
+            .client
+            .get(self.url("/me"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("/me")
+            .text()
+            .await
+            .unwrap_or_default();
+        let marker = "name=\"csrf\" value=\"";
+        let start = me.find(marker).expect("the page has a CSRF field") + marker.len();
+        Ok((session, me[start..start + 64].to_string()))
+    }
+
     /// Rows in a table, to prove that a refused request wrote nothing.
     pub async fn count(&self, table: &str) -> i64 {
         use sqlx::Row;

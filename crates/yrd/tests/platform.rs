@@ -503,63 +503,6 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_revoked_or_expired
     }
 }
 
-/// Signs in through the console form; returns the session cookie pair and the CSRF token.
-async fn console_login(app: &TestApp, login: &str, password: &str) -> Result<(String, String), reqwest::StatusCode> {
-    let page = app.client.get(app.url("/login")).send().await.unwrap();
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("yrd_login_csrf="))
-        .unwrap();
-    let csrf_pair = csrf_cookie.split(';').next().unwrap().to_string();
-    let csrf = csrf_pair.split_once('=').unwrap().1.to_string();
-    let response = app
-        .client
-        .post(app.url("/login"))
-        .header("cookie", &csrf_pair)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("login", login),
-            ("password", password),
-            ("next", "/me"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    if response.status() != StatusCode::SEE_OTHER {
-        return Err(response.status());
-    }
-    assert_eq!(response.headers()["location"], "/me");
-    let session = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("yrd_session="))
-        .unwrap();
-    assert!(
-        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
-        "{session}"
-    );
-    let pair = session.split(';').next().unwrap().to_string();
-    let me = app
-        .client
-        .get(app.url("/me"))
-        .header("cookie", &pair)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = me.find(marker).expect("the page has a CSRF field") + marker.len();
-    let token = me[start..start + 64].to_string();
-    Ok((pair, token))
-}
-
 #[tokio::test]
 async fn console_login_sessions_csrf_and_throttling() {
     for app in apps().await {
@@ -573,10 +516,10 @@ async fn console_login_sessions_csrf_and_throttling() {
         yrd_auth::create_user(&app.db, "test", user).await.unwrap();
 
         assert_eq!(
-            console_login(&app, "sh.clerk", "wrong password!").await.unwrap_err(),
+            app.console_login("sh.clerk", "wrong password!").await.unwrap_err(),
             StatusCode::UNAUTHORIZED
         );
-        let (cookie, csrf) = console_login(&app, "sh.clerk", "correct horse battery").await.unwrap();
+        let (cookie, csrf) = app.console_login("sh.clerk", "correct horse battery").await.unwrap();
         let me = app
             .client
             .get(app.url("/api/v1/me"))
@@ -660,12 +603,12 @@ async fn console_login_sessions_csrf_and_throttling() {
         // Five failures lock the login, even for the right password.
         for _ in 0..yrd_auth::MAX_LOGIN_FAILURES {
             assert_eq!(
-                console_login(&app, "sh.clerk", "wrong password!").await.unwrap_err(),
+                app.console_login("sh.clerk", "wrong password!").await.unwrap_err(),
                 StatusCode::UNAUTHORIZED
             );
         }
         assert_eq!(
-            console_login(&app, "sh.clerk", "correct horse battery")
+            app.console_login("sh.clerk", "correct horse battery")
                 .await
                 .unwrap_err(),
             StatusCode::TOO_MANY_REQUESTS
