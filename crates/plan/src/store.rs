@@ -180,26 +180,23 @@ pub async fn tasks(db: &Db, today: NaiveDate, only: Option<i64>) -> Result<Vec<T
             latest,
         });
     }
-    // The latest reported period (submitted or accepted) and the latest accepted percent.
+    // The latest reported period (submitted or accepted) and the latest accepted percent,
+    // one row per task each: the database picks them, so history does not travel.
+    let latest = |statuses: &str| {
+        format!(
+            "SELECT r.task_id, r.period, r.period_end, r.percent_complete FROM plan_reports r \
+             WHERE r.status IN ({statuses}) AND r.period_end = (SELECT MAX(x.period_end) FROM plan_reports x \
+             WHERE x.task_id = r.task_id AND x.status IN ({statuses})){}",
+            only.map_or(String::new(), |n| format!(" AND r.task_id IN (SELECT id FROM plan_tasks WHERE number = {n})"))
+        )
+    };
     let mut reported: HashMap<i64, (String, String)> = HashMap::new();
-    let mut accepted: HashMap<i64, (String, i64)> = HashMap::new();
-    for r in sqlx::query(&format!(
-        "SELECT task_id, period, period_end, status, percent_complete FROM plan_reports{} ORDER BY period_end",
-        if task_filter.is_empty() {
-            " WHERE status IN ('submitted', 'accepted')".to_string()
-        } else {
-            format!("{task_filter} AND status IN ('submitted', 'accepted')")
-        }
-    ))
-    .fetch_all(db.pool())
-    .await?
-    {
-        let task: i64 = r.get(0);
-        let (period, end): (String, String) = (r.get(1), r.get(2));
-        reported.insert(task, (period, end.clone()));
-        if r.get::<String, _>(3) == "accepted" {
-            accepted.insert(task, (end, r.get(4)));
-        }
+    for r in sqlx::query(&latest("'submitted', 'accepted'")).fetch_all(db.pool()).await? {
+        reported.insert(r.get(0), (r.get(1), r.get(2)));
+    }
+    let mut accepted: HashMap<i64, i64> = HashMap::new();
+    for r in sqlx::query(&latest("'accepted'")).fetch_all(db.pool()).await? {
+        accepted.insert(r.get(0), r.get(3));
     }
 
     let mut out = Vec::with_capacity(rows.len());
@@ -213,7 +210,7 @@ pub async fn tasks(db: &Db, today: NaiveDate, only: Option<i64>) -> Result<Vec<T
             milestones: milestones.remove(&id).unwrap_or_default(),
             kpis: kpis.remove(&id).unwrap_or_default(),
             last_reported_period_end: reported.get(&id).map(|(_, end)| date(end)),
-            accepted_percent: accepted.get(&id).map(|(_, p)| *p),
+            accepted_percent: accepted.get(&id).copied(),
         };
         let assessment = assess(&facts, today);
         out.push(TaskView {
