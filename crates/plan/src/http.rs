@@ -253,6 +253,27 @@ pub async fn require_task(auth: &Auth, level: AccessLevel, task: &TaskView, lead
         .await)
 }
 
+/// Audits a change the caller made with their write grant on the task, under the
+/// jurisdiction they acted for.
+async fn audit_write(
+    tx: &mut yrd_db::Tx,
+    auth: &Auth,
+    task: &TaskView,
+    action: &str,
+    entity: String,
+    detail: serde_json::Value,
+) -> Result<(), yrd_db::DbError> {
+    audit(
+        tx,
+        &auth.actor(),
+        action,
+        entity,
+        acting_for(auth, AccessLevel::Write, task),
+        detail,
+    )
+    .await
+}
+
 /// The first of the task's jurisdictions the caller may act for at `level`.
 fn acting_for(auth: &Auth, level: AccessLevel, task: &TaskView) -> Option<JurisdictionCode> {
     task.jurisdictions()
@@ -372,12 +393,12 @@ pub(crate) async fn put_milestone(
         .execute(tx.conn())
         .await?;
     let detail = json!({"seq": seq, "done": update.done, "evidence": update.evidence});
-    audit(
+    audit_write(
         &mut tx,
-        &auth.actor(),
+        &auth,
+        &task,
         "milestone.update",
         format!("task:{}", task.number),
-        acting_for(&auth, AccessLevel::Write, &task),
         detail,
     )
     .await?;
@@ -443,12 +464,12 @@ pub(crate) async fn post_kpi_value(
     .execute(tx.conn())
     .await?;
     let detail = json!({"kpi": key, "on": input.on, "value": input.value});
-    audit(
+    audit_write(
         &mut tx,
-        &auth.actor(),
+        &auth,
+        &task,
         "kpi.value",
         format!("task:{}", task.number),
-        acting_for(&auth, AccessLevel::Write, &task),
         detail,
     )
     .await?;
@@ -781,15 +802,7 @@ async fn create_flag(
         .await?
         .get(0);
     let detail = json!({"kind": input.kind, "description": input.description.trim(), "owner": input.owner.trim()});
-    audit(
-        &mut tx,
-        &auth.actor(),
-        "flag.create",
-        format!("flag:{id}"),
-        acting_for(&auth, AccessLevel::Write, &task),
-        detail,
-    )
-    .await?;
+    audit_write(&mut tx, &auth, &task, "flag.create", format!("flag:{id}"), detail).await?;
     tx.commit().await?;
     let flag = store::flags(auth.db(), Some(task.number))
         .await?
@@ -819,15 +832,7 @@ async fn close_flag(auth: Auth, Path(id): Path<String>) -> ApiResult<axum::Json<
         .bind(id)
         .execute(tx.conn())
         .await?;
-    audit(
-        &mut tx,
-        &auth.actor(),
-        "flag.close",
-        format!("flag:{id}"),
-        acting_for(&auth, AccessLevel::Write, &task),
-        json!({}),
-    )
-    .await?;
+    audit_write(&mut tx, &auth, &task, "flag.close", format!("flag:{id}"), json!({})).await?;
     tx.commit().await?;
     let flag = store::flags(auth.db(), Some(task.number))
         .await?

@@ -187,11 +187,16 @@ pub async fn tasks(db: &Db, today: NaiveDate, only: Option<i64>) -> Result<Vec<T
             "SELECT r.task_id, r.period, r.period_end, r.percent_complete FROM plan_reports r \
              WHERE r.status IN ({statuses}) AND r.period_end = (SELECT MAX(x.period_end) FROM plan_reports x \
              WHERE x.task_id = r.task_id AND x.status IN ({statuses})){}",
-            only.map_or(String::new(), |n| format!(" AND r.task_id IN (SELECT id FROM plan_tasks WHERE number = {n})"))
+            only.map_or(String::new(), |n| format!(
+                " AND r.task_id IN (SELECT id FROM plan_tasks WHERE number = {n})"
+            ))
         )
     };
     let mut reported: HashMap<i64, (String, String)> = HashMap::new();
-    for r in sqlx::query(&latest("'submitted', 'accepted'")).fetch_all(db.pool()).await? {
+    for r in sqlx::query(&latest("'submitted', 'accepted'"))
+        .fetch_all(db.pool())
+        .await?
+    {
         reported.insert(r.get(0), (r.get(1), r.get(2)));
     }
     let mut accepted: HashMap<i64, i64> = HashMap::new();

@@ -125,16 +125,7 @@ async fn a_zhejiang_official_cannot_edit_an_anhui_led_task() {
                 .status,
             StatusCode::FORBIDDEN
         );
-        let denials = yrd_audit::list(
-            &app.db,
-            &yrd_audit::Filter {
-                action: Some("access.denied".into()),
-                limit: 5,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let denials = app.audit_entries("access.denied").await;
         assert!(
             denials
                 .iter()

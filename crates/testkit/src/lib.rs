@@ -222,6 +222,16 @@ impl TestApp {
         Ok((session, me[start..start + 64].to_string()))
     }
 
+    /// The newest audit entries with this action, newest first.
+    pub async fn audit_entries(&self, action: &str) -> Vec<yrd_audit::Entry> {
+        let filter = yrd_audit::Filter {
+            action: Some(action.into()),
+            limit: 100,
+            ..Default::default()
+        };
+        yrd_audit::list(&self.db, &filter).await.expect("the audit log reads")
+    }
+
     /// Rows in a table, to prove that a refused request wrote nothing.
     pub async fn count(&self, table: &str) -> i64 {
         use sqlx::Row;

@@ -488,16 +488,7 @@ async fn tokens_are_shown_once_stored_hashed_and_refused_when_revoked_or_expired
         let unknown = app.get("/api/v1/me", Some("yrd_0000")).await;
         assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
 
-        let rejections = yrd_audit::list(
-            &app.db,
-            &yrd_audit::Filter {
-                action: Some("auth.token_rejected".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let rejections = app.audit_entries("auth.token_rejected").await;
         assert_eq!(rejections.len(), 3, "each refused token is audited");
         app.finish().await;
     }
@@ -613,16 +604,7 @@ async fn console_login_sessions_csrf_and_throttling() {
                 .unwrap_err(),
             StatusCode::TOO_MANY_REQUESTS
         );
-        let failures = yrd_audit::list(
-            &app.db,
-            &yrd_audit::Filter {
-                action: Some("auth.login_failed".into()),
-                limit: 20,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let failures = app.audit_entries("auth.login_failed").await;
         assert_eq!(
             failures.len(),
             7,
