@@ -1,4 +1,4 @@
-//! Request bodies: any bytes give a value or a 400 that names a path, never a panic.
+//! Request bodies: any bytes give a value, or a 400 or 422 that names a path; never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +9,7 @@ use yrd_web::extract::parse_json;
 fn check<T: serde::de::DeserializeOwned>(data: &[u8]) {
     match parse_json::<T>(data) {
         Ok(_) => {}
-        Err(ApiError::BadRequest(errors)) => assert!(!errors.0.is_empty()),
+        Err(ApiError::BadRequest(errors) | ApiError::Invalid(errors)) => assert!(!errors.0.is_empty()),
         Err(other) => panic!("unexpected error kind: {other}"),
     }
 }

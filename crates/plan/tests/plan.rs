@@ -219,7 +219,7 @@ async fn api_writes_name_the_bad_field_and_write_nothing() {
                 "PATCH",
                 "/api/v1/plan/tasks/2",
                 json!({"due": "31/12/2026"}),
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "due",
             ),
             (

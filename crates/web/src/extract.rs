@@ -44,6 +44,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// Parses a JSON body. Bytes that are not JSON are a 400; JSON whose values do not fit
+/// (a wrong type, an unknown code, a missing or unknown field) is a 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -53,7 +55,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             path
         };
-        ApiError::bad_request(&path, error.into_inner().to_string())
+        let inner = error.into_inner();
+        let message = inner.to_string();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::invalid(&path, message),
+            _ => ApiError::bad_request(&path, message),
+        }
     })
 }
 

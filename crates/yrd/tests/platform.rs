@@ -197,7 +197,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
                 Some(&json!({"jurisdiction": 320500, "text": "x"})),
             )
             .await;
-        assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+        assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(wrong_type.error_paths(), ["jurisdiction"]);
 
         let unknown_code = app
@@ -208,7 +208,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
                 Some(&json!({"jurisdiction": "329999", "text": "x"})),
             )
             .await;
-        assert_eq!(unknown_code.status, StatusCode::BAD_REQUEST);
+        assert_eq!(unknown_code.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(unknown_code.error_paths(), ["jurisdiction"]);
         assert!(
             unknown_code.body["errors"][0]["message"]
@@ -225,7 +225,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
                 Some(&json!({"jurisdiction": "320500", "text": "x", "colour": 1})),
             )
             .await;
-        assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
+        assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
 
         let invalid = app
             .call(
@@ -264,7 +264,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
                 Some(&json!({"module": "probe", "level": "write", "scope": "3299"})),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(reply.error_paths(), ["scope"]);
         let reply = app
             .call(
