@@ -1,0 +1,3 @@
+//! Trans-provincial government services.
+pub mod domain;
+pub mod licence;
