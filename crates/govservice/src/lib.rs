@@ -1,3 +1,4 @@
 //! Trans-provincial government services.
+pub mod catalogue;
 pub mod domain;
 pub mod licence;

@@ -16,7 +16,7 @@ pub use indicator::{IndicatorError, IndicatorSource};
 pub use jurisdiction::{Jurisdiction, JurisdictionCode, JurisdictionError, JurisdictionLevel, Scope, jurisdictions};
 pub use money::Fen;
 pub use text::Bilingual;
-pub use validation::{FieldError, ValidationErrors};
+pub use validation::{FieldError, RecordError, ValidationErrors};
 
 /// A boxed future, for the object-safe async seams between crates.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

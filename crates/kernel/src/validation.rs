@@ -55,3 +55,28 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+/// One problem in an imported file: where it is (line, record) and what is wrong with
+/// which field. Importers collect them all and import nothing if there is any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub line: Option<usize>,
+    /// The record, e.g. `task 12` or `item 'YRD-GS-001' material 2`.
+    pub record: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "{}: {}: {}", self.record, self.field, self.message)
+    }
+}
+
+/// The line (from 1) of a byte offset in a text.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}

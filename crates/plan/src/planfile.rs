@@ -54,9 +54,9 @@ use crate::domain::{Cycle, Direction, Kpi, KpiSource};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fmt;
 use toml::Spanned;
 use yrd_kernel::JurisdictionCode;
+use yrd_kernel::validation::line_of;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanFile {
@@ -128,23 +128,7 @@ pub struct KpiDef {
 }
 
 /// One problem in a plan file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub line: Option<usize>,
-    /// `plan`, `aspect 3`, `task 12`, `task 12 milestone 2`, `task 12 kpi 'joint_projects'`.
-    pub record: String,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        write!(f, "{}: {}: {}", self.record, self.field, self.message)
-    }
-}
+pub type FileError = yrd_kernel::RecordError;
 
 // The file as written, before validation: dates and codes are text here.
 
@@ -246,9 +230,6 @@ fn manual() -> String {
     "manual".into()
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
 
 /// Collects the problems of one record.
 struct Checker<'a> {
