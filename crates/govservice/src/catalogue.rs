@@ -15,7 +15,7 @@ pub struct Catalogue {
     pub items: Vec<Item>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LicenceType {
     pub code: String,
     pub name_zh: String,
@@ -24,7 +24,7 @@ pub struct LicenceType {
     pub validity_years: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Item {
     pub code: String,
     pub name_zh: String,
@@ -52,14 +52,14 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Authority {
     pub jurisdiction: JurisdictionCode,
     pub name_zh: String,
     pub name_en: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Material {
     pub name_zh: String,
     pub name_en: String,

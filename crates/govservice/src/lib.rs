@@ -2,3 +2,4 @@
 pub mod catalogue;
 pub mod domain;
 pub mod licence;
+pub mod service;
