@@ -19,7 +19,7 @@ yrd user add loadtest --name "Load test" --no-password >/dev/null
 yrd user grant loadtest --module audit --level read --scope 32 >/dev/null
 token=$(yrd user token create loadtest --name load 2>/dev/null)
 
-yrd serve --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
+./target/release/yrd --db "$db" --log warn serve --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.25; done

@@ -132,7 +132,12 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.list.push(RecordError { line: self.line, record: self.record.clone(), field: field.into(), message: message.into() });
+        self.list.push(RecordError {
+            line: self.line,
+            record: self.record.clone(),
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     fn text(&mut self, field: &str, value: &str, max: usize) -> String {
@@ -162,7 +167,11 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
     let mut type_codes = HashSet::new();
     for spanned in &raw.licence_types {
         let t = spanned.get_ref();
-        let mut e = Errors { list: &mut problems, line: Some(line_of(text, spanned.span().start)), record: format!("licence type '{}'", t.code) };
+        let mut e = Errors {
+            list: &mut problems,
+            line: Some(line_of(text, spanned.span().start)),
+            record: format!("licence type '{}'", t.code),
+        };
         if !is_code(&t.code) {
             e.add("code", "letters, digits, '_', '-' or '.'");
         }
@@ -184,7 +193,11 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
     for spanned in &raw.items {
         let raw_item = spanned.get_ref();
         let line = Some(line_of(text, spanned.span().start));
-        let mut e = Errors { list: &mut problems, line, record: format!("item '{}'", raw_item.code) };
+        let mut e = Errors {
+            list: &mut problems,
+            line,
+            record: format!("item '{}'", raw_item.code),
+        };
         if !is_code(&raw_item.code) {
             e.add("code", "letters, digits, '_', '-' or '.'");
         }
@@ -207,7 +220,10 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
             match Channel::parse(c) {
                 Some(channel) if !channels.contains(&channel) => channels.push(channel),
                 Some(_) => e.add(&format!("channels[{i}]"), "listed twice"),
-                None => e.add(&format!("channels[{i}]"), format!("'{c}': online, remote_window or virtual_window")),
+                None => e.add(
+                    &format!("channels[{i}]"),
+                    format!("'{c}': online, remote_window or virtual_window"),
+                ),
             }
         }
         if channels.is_empty() {
@@ -230,9 +246,15 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
         }
         let mut authorities = Vec::new();
         for (i, a) in raw_item.authorities.iter().enumerate() {
-            let mut e = Errors { list: &mut problems, line, record: format!("item '{}' authority {}", raw_item.code, i + 1) };
+            let mut e = Errors {
+                list: &mut problems,
+                line,
+                record: format!("item '{}' authority {}", raw_item.code, i + 1),
+            };
             match JurisdictionCode::parse(&a.jurisdiction) {
-                Ok(code) if authorities.iter().any(|x: &Authority| x.jurisdiction == code) => e.add("jurisdiction", "listed twice"),
+                Ok(code) if authorities.iter().any(|x: &Authority| x.jurisdiction == code) => {
+                    e.add("jurisdiction", "listed twice")
+                }
                 Ok(code) => authorities.push(Authority {
                     jurisdiction: code,
                     name_zh: e.text("name_zh", &a.name_zh, 100),
@@ -242,14 +264,26 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
             }
         }
         if authorities.is_empty() {
-            Errors { list: &mut problems, line, record: format!("item '{}'", raw_item.code) }.add("authorities", "at least one competent authority");
+            Errors {
+                list: &mut problems,
+                line,
+                record: format!("item '{}'", raw_item.code),
+            }
+            .add("authorities", "at least one competent authority");
         }
         let mut materials = Vec::new();
         for (i, m) in raw_item.materials.iter().enumerate() {
-            let mut e = Errors { list: &mut problems, line, record: format!("item '{}' material {}", raw_item.code, i + 1) };
+            let mut e = Errors {
+                list: &mut problems,
+                line,
+                record: format!("item '{}' material {}", raw_item.code, i + 1),
+            };
             for (j, t) in m.accepted_licences.iter().enumerate() {
                 if !type_codes.contains(t) {
-                    e.add(&format!("accepted_licences[{j}]"), format!("'{t}' is not a licence type of this file"));
+                    e.add(
+                        &format!("accepted_licences[{j}]"),
+                        format!("'{t}' is not a licence type of this file"),
+                    );
                 }
             }
             materials.push(Material {
@@ -259,7 +293,11 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
                 accepted_licences: m.accepted_licences.clone(),
             });
         }
-        let mut e = Errors { list: &mut problems, line, record: format!("item '{}'", raw_item.code) };
+        let mut e = Errors {
+            list: &mut problems,
+            line,
+            record: format!("item '{}'", raw_item.code),
+        };
         items.push(Item {
             code: raw_item.code.clone(),
             name_zh: e.text("name_zh", &raw_item.name_zh, 100),
@@ -273,7 +311,11 @@ pub fn parse(text: &str) -> Result<Catalogue, Vec<RecordError>> {
             materials,
         });
     }
-    if problems.is_empty() { Ok(Catalogue { licence_types, items }) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(Catalogue { licence_types, items })
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -298,7 +340,11 @@ mod tests {
             .replacen("time_limit_days = 3", "time_limit_days = 0", 1)
             .replacen("jurisdiction = \"310000\"", "jurisdiction = \"310001\"", 1)
             .replacen("channels = [\"online\", \"remote_window\"]", "channels = [\"fax\"]", 1)
-            .replacen("accepted_licences = [\"business_licence\"]", "accepted_licences = [\"passport\"]", 1)
+            .replacen(
+                "accepted_licences = [\"business_licence\"]",
+                "accepted_licences = [\"passport\"]",
+                1,
+            )
             .replacen("code = \"YRD-GS-002\"", "code = \"YRD-GS-001\"", 1);
         let errors: Vec<String> = parse(&broken).unwrap_err().iter().map(ToString::to_string).collect();
         for expected in [
@@ -308,7 +354,10 @@ mod tests {
             "accepted_licences[0]: 'passport' is not a licence type",
             "item 'YRD-GS-001': code: defined twice",
         ] {
-            assert!(errors.iter().any(|e| e.contains(expected) && e.starts_with("line ")), "{expected} in {errors:#?}");
+            assert!(
+                errors.iter().any(|e| e.contains(expected) && e.starts_with("line ")),
+                "{expected} in {errors:#?}"
+            );
         }
     }
 }

@@ -232,11 +232,12 @@ pub fn verify(
         });
     }
     let valid_from = instant(&payload, "validFrom")?.ok_or_else(|| VerifyError::Malformed("no validFrom".into()))?;
-    if valid_from < key.not_before {
+    // Credentials carry whole seconds; compare the key's times at the same precision.
+    if valid_from.timestamp() < key.not_before.timestamp() {
         return Err(VerifyError::KeyNotYetValid);
     }
     if let Some(retired_at) = key.retired_at
-        && valid_from > retired_at
+        && valid_from.timestamp() > retired_at.timestamp()
     {
         return Err(VerifyError::SignedAfterKeyRetired { retired_at });
     }

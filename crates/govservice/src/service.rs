@@ -37,6 +37,9 @@ pub enum ServiceError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// The action is not this role's to take.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
 }
@@ -48,7 +51,10 @@ impl From<sqlx::Error> for ServiceError {
 }
 
 pub fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
-    ServiceError::Invalid { field: field.into(), message: message.into() }
+    ServiceError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// Who does something, in which role, acting for which jurisdiction.
@@ -59,8 +65,26 @@ pub struct Actor {
     pub jurisdiction: JurisdictionCode,
 }
 
-pub async fn audit(tx: &mut Tx, actor: &str, action: &str, entity: String, jurisdiction: Option<JurisdictionCode>, detail: Value) -> Result<(), DbError> {
-    yrd_audit::append(tx, Change { actor: actor.into(), action: action.into(), module: MODULE.into(), entity_id: entity, jurisdiction, detail }).await?;
+pub async fn audit(
+    tx: &mut Tx,
+    actor: &str,
+    action: &str,
+    entity: String,
+    jurisdiction: Option<JurisdictionCode>,
+    detail: Value,
+) -> Result<(), DbError> {
+    yrd_audit::append(
+        tx,
+        Change {
+            actor: actor.into(),
+            action: action.into(),
+            module: MODULE.into(),
+            entity_id: entity,
+            jurisdiction,
+            detail,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -73,10 +97,18 @@ pub struct CatalogueSummary {
     pub items: usize,
 }
 
-pub async fn import_catalogue(db: &Db, actor: &str, catalogue: &Catalogue, digest: &str) -> Result<CatalogueSummary, DbError> {
+pub async fn import_catalogue(
+    db: &Db,
+    actor: &str,
+    catalogue: &Catalogue,
+    digest: &str,
+) -> Result<CatalogueSummary, DbError> {
     let mut tx = db.begin().await?;
     for t in &catalogue.licence_types {
-        sqlx::query("DELETE FROM gs_licence_types WHERE code = $1").bind(&t.code).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM gs_licence_types WHERE code = $1")
+            .bind(&t.code)
+            .execute(tx.conn())
+            .await?;
         sqlx::query("INSERT INTO gs_licence_types (code, name_zh, name_en, validity_years) VALUES ($1, $2, $3, $4)")
             .bind(&t.code)
             .bind(&t.name_zh)
@@ -96,7 +128,11 @@ pub async fn import_catalogue(db: &Db, actor: &str, catalogue: &Catalogue, diges
         .bind(&item.code)
         .bind(&item.name_zh)
         .bind(&item.name_en)
-        .bind(serde_json::to_value(item.applicant).ok().and_then(|v| v.as_str().map(str::to_string)))
+        .bind(
+            serde_json::to_value(item.applicant)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string)),
+        )
         .bind(item.time_limit_days)
         .bind(channels.join(","))
         .bind(offered.join(","))
@@ -122,19 +158,38 @@ pub async fn import_catalogue(db: &Db, actor: &str, catalogue: &Catalogue, diges
             .await?;
         }
     }
-    let summary = CatalogueSummary { licence_types: catalogue.licence_types.len(), items: catalogue.items.len() };
-    audit(&mut tx, actor, "catalogue.import", "catalogue".into(), None, json!({"sha256": digest, "items": summary.items, "licence_types": summary.licence_types})).await?;
+    let summary = CatalogueSummary {
+        licence_types: catalogue.licence_types.len(),
+        items: catalogue.items.len(),
+    };
+    audit(
+        &mut tx,
+        actor,
+        "catalogue.import",
+        "catalogue".into(),
+        None,
+        json!({"sha256": digest, "items": summary.items, "licence_types": summary.licence_types}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(summary)
 }
 
 pub async fn items(db: &Db) -> Result<Vec<Item>, DbError> {
-    let rows = sqlx::query("SELECT definition FROM gs_items ORDER BY code").fetch_all(db.pool()).await?;
-    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+    let rows = sqlx::query("SELECT definition FROM gs_items ORDER BY code")
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok())
+        .collect())
 }
 
 pub async fn item(db: &Db, code: &str) -> Result<Option<Item>, DbError> {
-    let row = sqlx::query("SELECT definition FROM gs_items WHERE code = $1").bind(code).fetch_optional(db.pool()).await?;
+    let row = sqlx::query("SELECT definition FROM gs_items WHERE code = $1")
+        .bind(code)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.and_then(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()))
 }
 
@@ -146,15 +201,21 @@ fn parse_time(text: &str) -> DateTime<Utc> {
 }
 
 pub async fn published_keys(db: &Db) -> Result<Vec<PublishedKey>, DbError> {
-    let rows = sqlx::query("SELECT kid, issuer, public_key, not_before, retired_at FROM gs_keys ORDER BY issuer, not_before")
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query("SELECT kid, issuer, public_key, not_before, retired_at FROM gs_keys ORDER BY issuer, not_before")
+            .fetch_all(db.pool())
+            .await?;
     Ok(rows
         .iter()
         .map(|r| {
             let kid: String = r.get(0);
             PublishedKey {
-                jwk: Jwk { kty: "OKP".into(), crv: "Ed25519".into(), x: r.get(2), kid: kid.clone() },
+                jwk: Jwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    x: r.get(2),
+                    kid: kid.clone(),
+                },
                 kid,
                 issuer: r.get(1),
                 not_before: parse_time(&r.get::<String, _>(3)),
@@ -169,17 +230,33 @@ pub async fn published_keys(db: &Db) -> Result<Vec<PublishedKey>, DbError> {
 pub async fn rotate_key(db: &Db, actor: &str, issuer: &str) -> Result<String, DbError> {
     let mut tx = db.begin().await?;
     let kid = add_key(&mut tx, issuer).await?;
-    audit(&mut tx, actor, "key.rotate", kid.clone(), JurisdictionCode::parse(issuer).ok(), json!({"issuer": issuer, "kid": kid})).await?;
+    audit(
+        &mut tx,
+        actor,
+        "key.rotate",
+        kid.clone(),
+        JurisdictionCode::parse(issuer).ok(),
+        json!({"issuer": issuer, "kid": kid}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(kid)
 }
 
 async fn add_key(tx: &mut Tx, issuer: &str) -> Result<String, DbError> {
     let now = now_db();
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM gs_keys WHERE issuer = $1").bind(issuer).fetch_one(tx.conn()).await?.get(0);
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM gs_keys WHERE issuer = $1")
+        .bind(issuer)
+        .fetch_one(tx.conn())
+        .await?
+        .get(0);
     let kid = format!("yrd:{issuer}:{}", count + 1);
     let key = licence::generate_key();
-    sqlx::query("UPDATE gs_keys SET retired_at = $1 WHERE issuer = $2 AND retired_at IS NULL").bind(&now).bind(issuer).execute(tx.conn()).await?;
+    sqlx::query("UPDATE gs_keys SET retired_at = $1 WHERE issuer = $2 AND retired_at IS NULL")
+        .bind(&now)
+        .bind(issuer)
+        .execute(tx.conn())
+        .await?;
     sqlx::query("INSERT INTO gs_keys (kid, issuer, public_key, private_key, not_before) VALUES ($1, $2, $3, $4, $5)")
         .bind(&kid)
         .bind(issuer)
@@ -193,7 +270,11 @@ async fn add_key(tx: &mut Tx, issuer: &str) -> Result<String, DbError> {
 
 pub async fn retire_key(db: &Db, actor: &str, kid: &str) -> Result<(), ServiceError> {
     let mut tx = db.begin().await?;
-    let updated = sqlx::query("UPDATE gs_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL").bind(now_db()).bind(kid).execute(tx.conn()).await?;
+    let updated = sqlx::query("UPDATE gs_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
+        .bind(now_db())
+        .bind(kid)
+        .execute(tx.conn())
+        .await?;
     if updated.rows_affected() == 0 {
         return Err(ServiceError::NotFound(format!("active key '{kid}'")));
     }
@@ -212,11 +293,18 @@ async fn active_key(tx: &mut Tx, issuer: &str) -> Result<(String, SigningKey), D
         Some(r) => (r.get(0), r.get(1)),
         None => {
             let kid = add_key(tx, issuer).await?;
-            let r = sqlx::query("SELECT private_key FROM gs_keys WHERE kid = $1").bind(&kid).fetch_one(tx.conn()).await?;
+            let r = sqlx::query("SELECT private_key FROM gs_keys WHERE kid = $1")
+                .bind(&kid)
+                .fetch_one(tx.conn())
+                .await?;
             (kid, r.get(0))
         }
     };
-    let bytes: [u8; 32] = B64.decode(private).ok().and_then(|b| b.try_into().ok()).expect("stored keys are 32 bytes");
+    let bytes: [u8; 32] = B64
+        .decode(private)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .expect("stored keys are 32 bytes");
     Ok((kid, SigningKey::from_bytes(&bytes)))
 }
 
@@ -226,7 +314,10 @@ async fn active_key(tx: &mut Tx, issuer: &str) -> Result<(String, SigningKey), D
 fn random_text(alphabet: &[u8], len: usize) -> String {
     let mut bytes = vec![0u8; len];
     getrandom::fill(&mut bytes).expect("the OS random source works");
-    bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
 }
 
 /// Letters and digits that cannot be mistaken for one another when read aloud or typed.
@@ -265,14 +356,25 @@ pub async fn create_case(db: &Db, actor: &Actor, new: NewCase) -> Result<Submitt
     let authority = new
         .item
         .authority_for(new.home)
-        .ok_or_else(|| invalid("home", format!("no authority decides '{}' for {}", new.item.code, new.home)))?
+        .ok_or_else(|| {
+            invalid(
+                "home",
+                format!("no authority decides '{}' for {}", new.item.code, new.home),
+            )
+        })?
         .clone();
     if !new.item.channels.contains(&new.channel) {
-        return Err(invalid("channel", format!("'{}' is not offered through {}", new.item.code, new.channel.as_str())));
+        return Err(invalid(
+            "channel",
+            format!("'{}' is not offered through {}", new.item.code, new.channel.as_str()),
+        ));
     }
     let received_in = new.window.as_ref().map_or(new.home, |(_, j)| *j);
     if !new.item.offered_in.iter().any(|s| s.covers(received_in)) {
-        return Err(invalid("window", format!("'{}' is not offered in {received_in}", new.item.code)));
+        return Err(invalid(
+            "window",
+            format!("'{}' is not offered in {received_in}", new.item.code),
+        ));
     }
     let number = format!("GS{}-{}", today().format("%Y%m%d"), random_text(CLEAR, 6));
     let secret = random_text(CLEAR, 8);
@@ -307,12 +409,33 @@ pub async fn create_case(db: &Db, actor: &Actor, new: NewCase) -> Result<Submitt
         let body = json!({"case": number, "item": new.item.code, "channel": new.channel.as_str(), "consent_sha256": new.consent_sha256});
         append_handoff(&mut tx, id, "application", received_in, authority.jurisdiction, body).await?;
     }
-    audit(&mut tx, &actor.login, "case.submit", number.clone(), Some(received_in), json!({"item": new.item.code, "authority": authority.jurisdiction, "channel": new.channel.as_str()})).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        "case.submit",
+        number.clone(),
+        Some(received_in),
+        json!({"item": new.item.code, "authority": authority.jurisdiction, "channel": new.channel.as_str()}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Submitted { number, secret, authority: authority.jurisdiction, authority_name: authority.name_zh })
+    Ok(Submitted {
+        number,
+        secret,
+        authority: authority.jurisdiction,
+        authority_name: authority.name_zh,
+    })
 }
 
-async fn record_event(tx: &mut Tx, case: i64, action: &str, from: Option<CaseState>, to: CaseState, actor: &Actor, reason: Option<&str>) -> Result<(), DbError> {
+async fn record_event(
+    tx: &mut Tx,
+    case: i64,
+    action: &str,
+    from: Option<CaseState>,
+    to: CaseState,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO gs_case_events (case_id, action, from_state, to_state, actor, role, jurisdiction, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -382,7 +505,9 @@ fn case_from_row(r: &yrd_db::AnyRow) -> CaseView {
         state,
         submitted_at: r.get(14),
         accepted_on: r.get::<Option<String>, _>(15).and_then(|d| d.parse().ok()),
-        timeliness: deadline.filter(|_| state.is_open()).map(|d| crate::domain::timeliness(&CALENDAR, d, today())),
+        timeliness: deadline
+            .filter(|_| state.is_open())
+            .map(|d| crate::domain::timeliness(&CALENDAR, d, today())),
         deadline,
         delivery: r.get(17),
         consent_sha256: r.get(18),
@@ -392,16 +517,26 @@ fn case_from_row(r: &yrd_db::AnyRow) -> CaseView {
 }
 
 fn case_sql(filter: &str) -> String {
-    format!("SELECT {CASE_COLUMNS} FROM gs_cases c JOIN gs_items i ON i.code = c.item_code LEFT JOIN gs_bundles b ON b.id = c.bundle_id {filter}")
+    format!(
+        "SELECT {CASE_COLUMNS} FROM gs_cases c JOIN gs_items i ON i.code = c.item_code LEFT JOIN gs_bundles b ON b.id = c.bundle_id {filter}"
+    )
 }
 
 pub async fn case(db: &Db, number: &str) -> Result<Option<CaseView>, DbError> {
-    let row = sqlx::query(&case_sql("WHERE c.number = $1")).bind(number).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(&case_sql("WHERE c.number = $1"))
+        .bind(number)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.as_ref().map(case_from_row))
 }
 
 /// Cases received in or decided by jurisdictions with these code prefixes (`None`: all).
-pub async fn cases(db: &Db, prefixes: Option<&[String]>, state: Option<CaseState>, limit: i64) -> Result<Vec<CaseView>, DbError> {
+pub async fn cases(
+    db: &Db,
+    prefixes: Option<&[String]>,
+    state: Option<CaseState>,
+    limit: i64,
+) -> Result<Vec<CaseView>, DbError> {
     let mut filter = String::from("WHERE 1 = 1");
     let mut args: Vec<String> = Vec::new();
     if let Some(prefixes) = prefixes {
@@ -465,8 +600,18 @@ pub async fn events(db: &Db, case: i64) -> Result<Vec<Event>, DbError> {
 
 /// Applies an action to a case. Accepting starts the working-day clock; a supplement
 /// request stops it and the supplement restarts it with the days it lost.
-pub async fn act(db: &Db, case: &CaseView, actor: &Actor, action: Action, reason: Option<&str>, delivery: Option<&str>) -> Result<CaseState, ServiceError> {
-    let next = transition(case.state, action, actor.role).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+pub async fn act(
+    db: &Db,
+    case: &CaseView,
+    actor: &Actor,
+    action: Action,
+    reason: Option<&str>,
+    delivery: Option<&str>,
+) -> Result<CaseState, ServiceError> {
+    let next = transition(case.state, action, actor.role).map_err(|e| match e {
+        crate::domain::TransitionError::WrongRole { .. } => ServiceError::Forbidden(e.to_string()),
+        crate::domain::TransitionError::NotAllowed { .. } => ServiceError::Conflict(e.to_string()),
+    })?;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if action.needs_reason() && reason.is_none() {
         return Err(invalid("reason", format!("say why ({})", action.as_str())));
@@ -484,11 +629,16 @@ pub async fn act(db: &Db, case: &CaseView, actor: &Actor, action: Action, reason
         .execute(tx.conn())
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(ServiceError::Conflict(format!("case {} changed meanwhile; reload it", case.number)));
+        return Err(ServiceError::Conflict(format!(
+            "case {} changed meanwhile; reload it",
+            case.number
+        )));
     }
     match action {
         Action::Accept => {
-            let item = item(db, &case.item).await?.ok_or_else(|| ServiceError::NotFound(format!("item {}", case.item)))?;
+            let item = item(db, &case.item)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("item {}", case.item)))?;
             let deadline = CALENDAR.add_working_days(today, item.time_limit_days as u32);
             sqlx::query("UPDATE gs_cases SET accepted_on = $1, deadline = $2 WHERE id = $3")
                 .bind(today.to_string())
@@ -498,10 +648,17 @@ pub async fn act(db: &Db, case: &CaseView, actor: &Actor, action: Action, reason
                 .await?;
         }
         Action::RequestSupplement => {
-            sqlx::query("UPDATE gs_cases SET supplement_since = $1 WHERE id = $2").bind(today.to_string()).bind(case.id).execute(tx.conn()).await?;
+            sqlx::query("UPDATE gs_cases SET supplement_since = $1 WHERE id = $2")
+                .bind(today.to_string())
+                .bind(case.id)
+                .execute(tx.conn())
+                .await?;
         }
         Action::Supplement => {
-            let row = sqlx::query("SELECT supplement_since, deadline FROM gs_cases WHERE id = $1").bind(case.id).fetch_one(tx.conn()).await?;
+            let row = sqlx::query("SELECT supplement_since, deadline FROM gs_cases WHERE id = $1")
+                .bind(case.id)
+                .fetch_one(tx.conn())
+                .await?;
             let since: Option<NaiveDate> = row.get::<Option<String>, _>(0).and_then(|d| d.parse().ok());
             let deadline: Option<NaiveDate> = row.get::<Option<String>, _>(1).and_then(|d| d.parse().ok());
             if let (Some(since), Some(deadline)) = (since, deadline) {
@@ -514,21 +671,40 @@ pub async fn act(db: &Db, case: &CaseView, actor: &Actor, action: Action, reason
             }
         }
         Action::Approve | Action::Deny => {
-            sqlx::query("UPDATE gs_cases SET decided_at = $1 WHERE id = $2").bind(now_db()).bind(case.id).execute(tx.conn()).await?;
+            sqlx::query("UPDATE gs_cases SET decided_at = $1 WHERE id = $2")
+                .bind(now_db())
+                .bind(case.id)
+                .execute(tx.conn())
+                .await?;
             if case.received_in.province() != case.authority.province() {
                 let body = json!({"case": case.number, "decision": action.as_str(), "reason": reason});
                 append_handoff(&mut tx, case.id, "decision", case.authority, case.received_in, body).await?;
             }
         }
         Action::DeliverResult => {
-            let delivery = delivery.map(str::trim).filter(|d| !d.is_empty()).ok_or_else(|| invalid("delivery", "the express tracking number, or issue an e-licence"))?;
-            sqlx::query("UPDATE gs_cases SET delivery = $1 WHERE id = $2").bind(delivery).bind(case.id).execute(tx.conn()).await?;
+            let delivery = delivery
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| invalid("delivery", "the express tracking number, or issue an e-licence"))?;
+            sqlx::query("UPDATE gs_cases SET delivery = $1 WHERE id = $2")
+                .bind(delivery)
+                .bind(case.id)
+                .execute(tx.conn())
+                .await?;
         }
         _ => {}
     }
     record_event(&mut tx, case.id, action.as_str(), Some(case.state), next, actor, reason).await?;
     let detail = json!({"from": case.state, "to": next, "reason": reason, "role": actor.role, "delivery": delivery});
-    audit(&mut tx, &actor.login, &format!("case.{}", action.as_str()), case.number.clone(), Some(actor.jurisdiction), detail).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        &format!("case.{}", action.as_str()),
+        case.number.clone(),
+        Some(actor.jurisdiction),
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(next)
 }
@@ -546,7 +722,15 @@ pub async fn add_review_note(db: &Db, case: &CaseView, actor: &Actor, note: &str
         .bind(now_db())
         .execute(tx.conn())
         .await?;
-    audit(&mut tx, &actor.login, "case.note", case.number.clone(), Some(case.authority), json!({"sha256": sha256_hex(note.as_bytes())})).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        "case.note",
+        case.number.clone(),
+        Some(case.authority),
+        json!({"sha256": sha256_hex(note.as_bytes())}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -559,13 +743,26 @@ pub struct Note {
 }
 
 pub async fn review_notes(db: &Db, case: i64) -> Result<Vec<Note>, DbError> {
-    let rows = sqlx::query("SELECT author, note, at FROM gs_review_notes WHERE case_id = $1 ORDER BY id").bind(case).fetch_all(db.pool()).await?;
-    Ok(rows.iter().map(|r| Note { author: r.get(0), note: r.get(1), at: r.get(2) }).collect())
+    let rows = sqlx::query("SELECT author, note, at FROM gs_review_notes WHERE case_id = $1 ORDER BY id")
+        .bind(case)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Note {
+            author: r.get(0),
+            note: r.get(1),
+            at: r.get(2),
+        })
+        .collect())
 }
 
 /// Accepted attachment types, recognised by their first bytes, not by what the client says.
-pub const ATTACHMENT_TYPES: [(&str, &[u8]); 3] =
-    [("application/pdf", b"%PDF-"), ("image/png", b"\x89PNG\r\n\x1a\n"), ("image/jpeg", b"\xff\xd8\xff")];
+pub const ATTACHMENT_TYPES: [(&str, &[u8]); 3] = [
+    ("application/pdf", b"%PDF-"),
+    ("image/png", b"\x89PNG\r\n\x1a\n"),
+    ("image/jpeg", b"\xff\xd8\xff"),
+];
 pub const MAX_ATTACHMENT_BYTES: usize = 512 * 1024;
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -579,7 +776,14 @@ pub struct Attachment {
     pub at: String,
 }
 
-pub async fn add_attachment(db: &Db, case: &CaseView, actor: &Actor, name: &str, media_type: &str, bytes: &[u8]) -> Result<Attachment, ServiceError> {
+pub async fn add_attachment(
+    db: &Db,
+    case: &CaseView,
+    actor: &Actor,
+    name: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<Attachment, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(invalid("name", "1 to 200 characters"));
@@ -588,13 +792,19 @@ pub async fn add_attachment(db: &Db, case: &CaseView, actor: &Actor, name: &str,
         return Err(invalid("media_type", "application/pdf, image/png or image/jpeg"));
     };
     if bytes.is_empty() || bytes.len() > MAX_ATTACHMENT_BYTES {
-        return Err(invalid("content_base64", format!("1 byte to {} KiB", MAX_ATTACHMENT_BYTES / 1024)));
+        return Err(invalid(
+            "content_base64",
+            format!("1 byte to {} KiB", MAX_ATTACHMENT_BYTES / 1024),
+        ));
     }
     if !bytes.starts_with(magic) {
         return Err(invalid("content_base64", format!("the file is not {media_type}")));
     }
     if case.state.is_final() {
-        return Err(ServiceError::Conflict(format!("case {} is {}", case.number, case.state)));
+        return Err(ServiceError::Conflict(format!(
+            "case {} is {}",
+            case.number, case.state
+        )));
     }
     let sha256 = sha256_hex(bytes);
     let mut tx = db.begin().await?;
@@ -614,11 +824,35 @@ pub async fn add_attachment(db: &Db, case: &CaseView, actor: &Actor, name: &str,
     .await?
     .get(0);
     if case.received_in.province() != case.authority.province() {
-        append_handoff(&mut tx, case.id, "material", case.received_in, case.authority, json!({"case": case.number, "name": name, "sha256": sha256, "size": bytes.len()})).await?;
+        append_handoff(
+            &mut tx,
+            case.id,
+            "material",
+            case.received_in,
+            case.authority,
+            json!({"case": case.number, "name": name, "sha256": sha256, "size": bytes.len()}),
+        )
+        .await?;
     }
-    audit(&mut tx, &actor.login, "case.attachment", case.number.clone(), Some(actor.jurisdiction), json!({"name": name, "sha256": sha256, "size": bytes.len()})).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        "case.attachment",
+        case.number.clone(),
+        Some(actor.jurisdiction),
+        json!({"name": name, "sha256": sha256, "size": bytes.len()}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Attachment { id, name: name.into(), media_type: media_type.into(), sha256, size_bytes: bytes.len() as i64, uploaded_by: actor.login.clone(), at })
+    Ok(Attachment {
+        id,
+        name: name.into(),
+        media_type: media_type.into(),
+        sha256,
+        size_bytes: bytes.len() as i64,
+        uploaded_by: actor.login.clone(),
+        at,
+    })
 }
 
 pub async fn attachments(db: &Db, case: i64) -> Result<Vec<Attachment>, DbError> {
@@ -628,33 +862,90 @@ pub async fn attachments(db: &Db, case: i64) -> Result<Vec<Attachment>, DbError>
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Attachment { id: r.get(0), name: r.get(1), media_type: r.get(2), sha256: r.get(3), size_bytes: r.get(4), uploaded_by: r.get(5), at: r.get(6) })
+        .map(|r| Attachment {
+            id: r.get(0),
+            name: r.get(1),
+            media_type: r.get(2),
+            sha256: r.get(3),
+            size_bytes: r.get(4),
+            uploaded_by: r.get(5),
+            at: r.get(6),
+        })
         .collect())
 }
 
 /// The paper originals' journey: shipped by the receiving window, received by the authority.
-pub async fn originals(db: &Db, case: &CaseView, actor: &Actor, shipped: bool, tracking: Option<&str>) -> Result<(), ServiceError> {
+pub async fn originals(
+    db: &Db,
+    case: &CaseView,
+    actor: &Actor,
+    shipped: bool,
+    tracking: Option<&str>,
+) -> Result<(), ServiceError> {
     let mut tx = db.begin().await?;
-    let exists = sqlx::query("SELECT shipped_at, received_at FROM gs_originals WHERE case_id = $1").bind(case.id).fetch_optional(tx.conn()).await?;
+    let exists = sqlx::query("SELECT shipped_at, received_at FROM gs_originals WHERE case_id = $1")
+        .bind(case.id)
+        .fetch_optional(tx.conn())
+        .await?;
     if shipped {
-        let tracking = tracking.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| invalid("tracking_number", "the express tracking number"))?;
+        let tracking = tracking
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("tracking_number", "the express tracking number"))?;
         if exists.is_some() {
             return Err(ServiceError::Conflict("the originals were already shipped".into()));
         }
-        sqlx::query("INSERT INTO gs_originals (case_id, shipped_at, tracking_number) VALUES ($1, $2, $3)").bind(case.id).bind(now_db()).bind(tracking).execute(tx.conn()).await?;
-        append_handoff(&mut tx, case.id, "originals_shipped", case.received_in, case.authority, json!({"case": case.number, "tracking_number": tracking})).await?;
+        sqlx::query("INSERT INTO gs_originals (case_id, shipped_at, tracking_number) VALUES ($1, $2, $3)")
+            .bind(case.id)
+            .bind(now_db())
+            .bind(tracking)
+            .execute(tx.conn())
+            .await?;
+        append_handoff(
+            &mut tx,
+            case.id,
+            "originals_shipped",
+            case.received_in,
+            case.authority,
+            json!({"case": case.number, "tracking_number": tracking}),
+        )
+        .await?;
     } else {
         match exists {
             Some(row) if row.get::<Option<String>, _>(1).is_none() => {
-                sqlx::query("UPDATE gs_originals SET received_at = $1 WHERE case_id = $2").bind(now_db()).bind(case.id).execute(tx.conn()).await?;
-                append_handoff(&mut tx, case.id, "originals_received", case.authority, case.received_in, json!({"case": case.number})).await?;
+                sqlx::query("UPDATE gs_originals SET received_at = $1 WHERE case_id = $2")
+                    .bind(now_db())
+                    .bind(case.id)
+                    .execute(tx.conn())
+                    .await?;
+                append_handoff(
+                    &mut tx,
+                    case.id,
+                    "originals_received",
+                    case.authority,
+                    case.received_in,
+                    json!({"case": case.number}),
+                )
+                .await?;
             }
             Some(_) => return Err(ServiceError::Conflict("the originals were already received".into())),
             None => return Err(ServiceError::Conflict("the originals have not been shipped".into())),
         }
     }
-    let action = if shipped { "case.originals_shipped" } else { "case.originals_received" };
-    audit(&mut tx, &actor.login, action, case.number.clone(), Some(actor.jurisdiction), json!({"tracking_number": tracking})).await?;
+    let action = if shipped {
+        "case.originals_shipped"
+    } else {
+        "case.originals_received"
+    };
+    audit(
+        &mut tx,
+        &actor.login,
+        action,
+        case.number.clone(),
+        Some(actor.jurisdiction),
+        json!({"tracking_number": tracking}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -667,20 +958,42 @@ pub struct Originals {
 }
 
 pub async fn originals_status(db: &Db, case: i64) -> Result<Originals, DbError> {
-    let row = sqlx::query("SELECT shipped_at, tracking_number, received_at FROM gs_originals WHERE case_id = $1").bind(case).fetch_optional(db.pool()).await?;
-    Ok(row.map(|r| Originals { shipped_at: r.get(0), tracking_number: r.get(1), received_at: r.get(2) }).unwrap_or_default())
+    let row = sqlx::query("SELECT shipped_at, tracking_number, received_at FROM gs_originals WHERE case_id = $1")
+        .bind(case)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row
+        .map(|r| Originals {
+            shipped_at: r.get(0),
+            tracking_number: r.get(1),
+            received_at: r.get(2),
+        })
+        .unwrap_or_default())
 }
 
 // ---------------------------------------------------------------------------------------
 // Hand-off evidence: signed by the sending province, linked by hash.
 
 /// Appends a signed, hash-linked entry for a hand-off between two jurisdictions.
-pub async fn append_handoff(tx: &mut Tx, case: i64, kind: &str, from: JurisdictionCode, to: JurisdictionCode, body: Value) -> Result<(), DbError> {
+pub async fn append_handoff(
+    tx: &mut Tx,
+    case: i64,
+    kind: &str,
+    from: JurisdictionCode,
+    to: JurisdictionCode,
+    body: Value,
+) -> Result<(), DbError> {
     if tx.backend() == Backend::Postgres {
-        sqlx::query("LOCK TABLE gs_handoffs IN SHARE ROW EXCLUSIVE MODE").execute(tx.conn()).await?;
+        sqlx::query("LOCK TABLE gs_handoffs IN SHARE ROW EXCLUSIVE MODE")
+            .execute(tx.conn())
+            .await?;
     }
-    let head = sqlx::query("SELECT seq, hash FROM gs_handoffs ORDER BY seq DESC LIMIT 1").fetch_optional(tx.conn()).await?;
-    let (seq, prev_hash) = head.map_or((1, yrd_audit::GENESIS_HASH.to_string()), |r| (r.get::<i64, _>(0) + 1, r.get(1)));
+    let head = sqlx::query("SELECT seq, hash FROM gs_handoffs ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(tx.conn())
+        .await?;
+    let (seq, prev_hash) = head.map_or((1, yrd_audit::GENESIS_HASH.to_string()), |r| {
+        (r.get::<i64, _>(0) + 1, r.get(1))
+    });
     let at = now_db();
     let body = canonical_json(&body);
     let (kid, key) = active_key(tx, &from.province().to_string()).await?;
@@ -707,8 +1020,18 @@ pub async fn append_handoff(tx: &mut Tx, case: i64, kind: &str, from: Jurisdicti
     Ok(())
 }
 
-fn handoff_signing_input(seq: i64, kind: &str, from: JurisdictionCode, to: JurisdictionCode, body: &str, prev: &str, at: &str) -> String {
-    canonical_json(&json!({"seq": seq, "kind": kind, "from": from, "to": to, "body": body, "prev_hash": prev, "at": at}))
+fn handoff_signing_input(
+    seq: i64,
+    kind: &str,
+    from: JurisdictionCode,
+    to: JurisdictionCode,
+    body: &str,
+    prev: &str,
+    at: &str,
+) -> String {
+    canonical_json(
+        &json!({"seq": seq, "kind": kind, "from": from, "to": to, "body": body, "prev_hash": prev, "at": at}),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -740,19 +1063,80 @@ pub async fn handoffs(db: &Db, case_number: Option<&str>) -> Result<Vec<Handoff>
     let mut out = Vec::new();
     let mut expected_prev = yrd_audit::GENESIS_HASH.to_string();
     for r in rows {
-        let (seq, number, kind, from, to, body, prev, hash, kid, signature, at): (i64, String, String, String, String, String, String, String, String, String, String) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9), r.get(10));
-        let problem = check_handoff(&keys, seq, &kind, &from, &to, &body, &prev, &hash, &kid, &signature, &at, &expected_prev);
+        let (seq, number, kind, from, to, body, prev, hash, kid, signature, at): (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+            r.get(7),
+            r.get(8),
+            r.get(9),
+            r.get(10),
+        );
+        let problem = check_handoff(
+            &keys,
+            seq,
+            &kind,
+            &from,
+            &to,
+            &body,
+            &prev,
+            &hash,
+            &kid,
+            &signature,
+            &at,
+            &expected_prev,
+        );
         expected_prev = hash.clone();
         if case_number.is_none_or(|n| n == number) {
-            out.push(Handoff { seq, case: number, kind, from, to, body, hash, kid, at, verified: problem.is_none(), problem });
+            out.push(Handoff {
+                seq,
+                case: number,
+                kind,
+                from,
+                to,
+                body,
+                hash,
+                kid,
+                at,
+                verified: problem.is_none(),
+                problem,
+            });
         }
     }
     Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_handoff(keys: &[PublishedKey], seq: i64, kind: &str, from: &str, to: &str, body: &str, prev: &str, hash: &str, kid: &str, signature: &str, at: &str, expected_prev: &str) -> Option<String> {
+fn check_handoff(
+    keys: &[PublishedKey],
+    seq: i64,
+    kind: &str,
+    from: &str,
+    to: &str,
+    body: &str,
+    prev: &str,
+    hash: &str,
+    kid: &str,
+    signature: &str,
+    at: &str,
+    expected_prev: &str,
+) -> Option<String> {
     if prev != expected_prev {
         return Some("the link to the previous entry is broken".into());
     }
@@ -762,7 +1146,9 @@ fn check_handoff(keys: &[PublishedKey], seq: i64, kind: &str, from: &str, to: &s
     if sha256_hex(handoff_signing_input(seq, kind, from_code, to_code, body, prev, at).as_bytes()) != hash {
         return Some("the content does not match its hash".into());
     }
-    let Some(key) = keys.iter().find(|k| k.kid == kid) else { return Some(format!("unknown key {kid}")) };
+    let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+        return Some(format!("unknown key {kid}"));
+    };
     if key.issuer != from_code.province().to_string() {
         return Some("not signed by the sending province".into());
     }
@@ -773,7 +1159,10 @@ fn check_handoff(keys: &[PublishedKey], seq: i64, kind: &str, from: &str, to: &s
         .zip(B64.decode(&key.jwk.x).ok().and_then(|x| <[u8; 32]>::try_from(x).ok()))
         .and_then(|(s, x)| {
             let verifying = ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?;
-            Some(ed25519_dalek::Verifier::verify(&verifying, hash.as_bytes(), &ed25519_dalek::Signature::from_bytes(&s)).is_ok())
+            Some(
+                ed25519_dalek::Verifier::verify(&verifying, hash.as_bytes(), &ed25519_dalek::Signature::from_bytes(&s))
+                    .is_ok(),
+            )
         })
         .unwrap_or(false);
     (!ok).then(|| "the signature does not match".into())
@@ -801,19 +1190,39 @@ pub struct IssuedLicence {
 
 /// Issues the item's e-licence for an approved case, signed by the deciding province's
 /// key, and delivers the result with it.
-pub async fn issue_licence(db: &Db, case: &CaseView, actor: &Actor, subject: Value) -> Result<IssuedLicence, ServiceError> {
+pub async fn issue_licence(
+    db: &Db,
+    case: &CaseView,
+    actor: &Actor,
+    subject: Value,
+) -> Result<IssuedLicence, ServiceError> {
     if case.state != CaseState::Approved {
-        return Err(ServiceError::Conflict(format!("case {} is {}; licences are issued for approved cases", case.number, case.state)));
+        return Err(ServiceError::Conflict(format!(
+            "case {} is {}; licences are issued for approved cases",
+            case.number, case.state
+        )));
     }
-    let item = item(db, &case.item).await?.ok_or_else(|| ServiceError::NotFound(format!("item {}", case.item)))?;
-    let licence_type = item.issues_licence.clone().ok_or_else(|| ServiceError::Conflict(format!("'{}' issues no e-licence", item.code)))?;
-    let type_row = sqlx::query("SELECT name_zh, name_en, validity_years FROM gs_licence_types WHERE code = $1").bind(&licence_type).fetch_one(db.pool()).await?;
+    let item = item(db, &case.item)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("item {}", case.item)))?;
+    let licence_type = item
+        .issues_licence
+        .clone()
+        .ok_or_else(|| ServiceError::Conflict(format!("'{}' issues no e-licence", item.code)))?;
+    let type_row = sqlx::query("SELECT name_zh, name_en, validity_years FROM gs_licence_types WHERE code = $1")
+        .bind(&licence_type)
+        .fetch_one(db.pool())
+        .await?;
     let years: i64 = type_row.get(2);
     let issuer = case.authority.province().to_string();
     let now = Utc::now();
     let valid_until = (years > 0).then(|| now + chrono::Duration::days(365 * years));
     let mut tx = db.begin().await?;
-    let index: i64 = sqlx::query("SELECT COUNT(*) FROM gs_licences WHERE issuer = $1").bind(&issuer).fetch_one(tx.conn()).await?.get(0);
+    let index: i64 = sqlx::query("SELECT COUNT(*) FROM gs_licences WHERE issuer = $1")
+        .bind(&issuer)
+        .fetch_one(tx.conn())
+        .await?
+        .get(0);
     if index as usize >= licence::STATUS_LIST_BITS {
         return Err(ServiceError::Conflict("the issuer's status list is full".into()));
     }
@@ -856,16 +1265,53 @@ pub async fn issue_licence(db: &Db, case: &CaseView, actor: &Actor, subject: Val
     .fetch_one(tx.conn())
     .await?
     .get(0);
-    audit(&mut tx, &actor.login, "licence.issue", case.number.clone(), Some(case.authority), json!({"licence": id, "type": licence_type, "kid": kid, "sha256": sha256_hex(token.as_bytes())})).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        "licence.issue",
+        case.number.clone(),
+        Some(case.authority),
+        json!({"licence": id, "type": licence_type, "kid": kid, "sha256": sha256_hex(token.as_bytes())}),
+    )
+    .await?;
     tx.commit().await?;
-    act(db, case, actor, Action::DeliverResult, None, Some(&format!("e-licence {id}"))).await?;
-    Ok(IssuedLicence { id, case: case.number.clone(), licence_type, issuer, kid, token, issued_at, valid_until: valid_until.map(to_db), revoked_at: None })
+    act(
+        db,
+        case,
+        actor,
+        Action::DeliverResult,
+        None,
+        Some(&format!("e-licence {id}")),
+    )
+    .await?;
+    Ok(IssuedLicence {
+        id,
+        case: case.number.clone(),
+        licence_type,
+        issuer,
+        kid,
+        token,
+        issued_at,
+        valid_until: valid_until.map(to_db),
+        revoked_at: None,
+    })
 }
 
-const LICENCE_COLUMNS: &str = "l.id, c.number, l.licence_type, l.issuer, l.kid, l.token, l.issued_at, l.valid_until, l.revoked_at";
+const LICENCE_COLUMNS: &str =
+    "l.id, c.number, l.licence_type, l.issuer, l.kid, l.token, l.issued_at, l.valid_until, l.revoked_at";
 
 fn licence_from_row(r: &yrd_db::AnyRow) -> IssuedLicence {
-    IssuedLicence { id: r.get(0), case: r.get(1), licence_type: r.get(2), issuer: r.get(3), kid: r.get(4), token: r.get(5), issued_at: r.get(6), valid_until: r.get(7), revoked_at: r.get(8) }
+    IssuedLicence {
+        id: r.get(0),
+        case: r.get(1),
+        licence_type: r.get(2),
+        issuer: r.get(3),
+        kid: r.get(4),
+        token: r.get(5),
+        issued_at: r.get(6),
+        valid_until: r.get(7),
+        revoked_at: r.get(8),
+    }
 }
 
 pub async fn licences_of_case(db: &Db, case: i64) -> Result<Vec<IssuedLicence>, DbError> {
@@ -877,7 +1323,12 @@ pub async fn licences_of_case(db: &Db, case: i64) -> Result<Vec<IssuedLicence>, 
 }
 
 pub async fn licence(db: &Db, id: i64) -> Result<Option<IssuedLicence>, DbError> {
-    let row = sqlx::query(&format!("SELECT {LICENCE_COLUMNS} FROM gs_licences l JOIN gs_cases c ON c.id = l.case_id WHERE l.id = $1")).bind(id).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(&format!(
+        "SELECT {LICENCE_COLUMNS} FROM gs_licences l JOIN gs_cases c ON c.id = l.case_id WHERE l.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
     Ok(row.as_ref().map(licence_from_row))
 }
 
@@ -887,17 +1338,35 @@ pub async fn revoke_licence(db: &Db, actor: &Actor, licence: &IssuedLicence, rea
         return Err(invalid("reason", "say why the licence is revoked"));
     }
     let mut tx = db.begin().await?;
-    let updated = sqlx::query("UPDATE gs_licences SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL").bind(now_db()).bind(licence.id).execute(tx.conn()).await?;
+    let updated = sqlx::query("UPDATE gs_licences SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_db())
+        .bind(licence.id)
+        .execute(tx.conn())
+        .await?;
     if updated.rows_affected() == 0 {
-        return Err(ServiceError::Conflict(format!("licence {} is already revoked", licence.id)));
+        return Err(ServiceError::Conflict(format!(
+            "licence {} is already revoked",
+            licence.id
+        )));
     }
-    audit(&mut tx, &actor.login, "licence.revoke", licence.case.clone(), JurisdictionCode::parse(&licence.issuer).ok(), json!({"licence": licence.id, "reason": reason})).await?;
+    audit(
+        &mut tx,
+        &actor.login,
+        "licence.revoke",
+        licence.case.clone(),
+        JurisdictionCode::parse(&licence.issuer).ok(),
+        json!({"licence": licence.id, "reason": reason}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn revocation_bits(db: &Db, issuer: &str) -> Result<Bitstring, DbError> {
-    let rows = sqlx::query("SELECT status_index FROM gs_licences WHERE issuer = $1 AND revoked_at IS NOT NULL").bind(issuer).fetch_all(db.pool()).await?;
+    let rows = sqlx::query("SELECT status_index FROM gs_licences WHERE issuer = $1 AND revoked_at IS NOT NULL")
+        .bind(issuer)
+        .fetch_all(db.pool())
+        .await?;
     let mut bits = Bitstring::new();
     for r in rows {
         bits.set(r.get::<i64, _>(0) as usize);
@@ -911,15 +1380,32 @@ pub async fn status_list(db: &Db, issuer: &str) -> Result<String, DbError> {
     let mut tx = db.begin().await?;
     let (kid, key) = active_key(&mut tx, issuer).await?;
     tx.commit().await?;
-    Ok(licence::status_list_credential(&key, &kid, issuer, &status_list_url(issuer), &bits, Utc::now()))
+    Ok(licence::status_list_credential(
+        &key,
+        &kid,
+        issuer,
+        &status_list_url(issuer),
+        &bits,
+        Utc::now(),
+    ))
 }
 
 /// Everything an offline verifier needs: every issuer's keys and signed status list.
 pub async fn trust_bundle(db: &Db) -> Result<TrustBundle, DbError> {
-    let issuers: Vec<String> = sqlx::query("SELECT DISTINCT issuer FROM gs_keys ORDER BY issuer").fetch_all(db.pool()).await?.iter().map(|r| r.get(0)).collect();
-    let mut bundle = TrustBundle { exported_at: Some(Utc::now()), ..Default::default() };
+    let issuers: Vec<String> = sqlx::query("SELECT DISTINCT issuer FROM gs_keys ORDER BY issuer")
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut bundle = TrustBundle {
+        exported_at: Some(Utc::now()),
+        ..Default::default()
+    };
     for issuer in &issuers {
-        bundle.status_lists.insert(status_list_url(issuer), status_list(db, issuer).await?);
+        bundle
+            .status_lists
+            .insert(status_list_url(issuer), status_list(db, issuer).await?);
     }
     bundle.keys = published_keys(db).await?;
     Ok(bundle)
@@ -935,9 +1421,14 @@ pub async fn verify_licence(db: &Db, token: &str) -> Result<Result<licence::Veri
         }
     }
     Ok(licence::verify(token, &keys, Utc::now(), |url, index| {
-        let issuer = url.strip_prefix("urn:yrd:status-list:").ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("unknown status list {url}")))?;
-        let bits = revoked.get(issuer).ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("no status list for {issuer}")))?;
-        bits.get(index).ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("index {index} out of range")))
+        let issuer = url
+            .strip_prefix("urn:yrd:status-list:")
+            .ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("unknown status list {url}")))?;
+        let bits = revoked
+            .get(issuer)
+            .ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("no status list for {issuer}")))?;
+        bits.get(index)
+            .ok_or_else(|| licence::VerifyError::StatusUnavailable(format!("index {index} out of range")))
     }))
 }
 
@@ -950,16 +1441,36 @@ pub const MAX_LOOKUP_FAILURES: i64 = 5;
 /// minutes lock its lookup for the rest of the window.
 pub async fn lookup(db: &Db, number: &str, secret: &str) -> Result<Result<CaseView, &'static str>, DbError> {
     let since = to_db(Utc::now() - chrono::Duration::minutes(15));
-    let failures: i64 = sqlx::query("SELECT COUNT(*) FROM gs_lookup_failures WHERE number = $1 AND at > $2").bind(number).bind(&since).fetch_one(db.pool()).await?.get(0);
+    let failures: i64 = sqlx::query("SELECT COUNT(*) FROM gs_lookup_failures WHERE number = $1 AND at > $2")
+        .bind(number)
+        .bind(&since)
+        .fetch_one(db.pool())
+        .await?
+        .get(0);
     if failures >= MAX_LOOKUP_FAILURES {
         return Ok(Err("throttled"));
     }
-    let row = sqlx::query("SELECT secret_hash FROM gs_cases WHERE number = $1").bind(number).fetch_optional(db.pool()).await?;
+    let row = sqlx::query("SELECT secret_hash FROM gs_cases WHERE number = $1")
+        .bind(number)
+        .fetch_optional(db.pool())
+        .await?;
     let matches = row.is_some_and(|r| r.get::<String, _>(0) == secret_hash(number, secret.trim()));
     if !matches {
         let mut tx = db.begin().await?;
-        sqlx::query("INSERT INTO gs_lookup_failures (number, at) VALUES ($1, $2)").bind(number.chars().take(40).collect::<String>()).bind(now_db()).execute(tx.conn()).await?;
-        audit(&mut tx, "anonymous", "case.lookup_failed", number.chars().take(40).collect(), None, json!({})).await?;
+        sqlx::query("INSERT INTO gs_lookup_failures (number, at) VALUES ($1, $2)")
+            .bind(number.chars().take(40).collect::<String>())
+            .bind(now_db())
+            .execute(tx.conn())
+            .await?;
+        audit(
+            &mut tx,
+            "anonymous",
+            "case.lookup_failed",
+            number.chars().take(40).collect(),
+            None,
+            json!({}),
+        )
+        .await?;
         tx.commit().await?;
         return Ok(Err("no case with this number and secret"));
     }
@@ -998,8 +1509,14 @@ pub struct Stats {
 }
 
 pub async fn stats(db: &Db) -> Result<Stats, DbError> {
-    let items_in_catalogue: i64 = sqlx::query("SELECT COUNT(*) FROM gs_items").fetch_one(db.pool()).await?.get(0);
-    let rows = sqlx::query("SELECT item_code, received_in, authority, submitted_at, decided_at, deadline FROM gs_cases").fetch_all(db.pool()).await?;
+    let items_in_catalogue: i64 = sqlx::query("SELECT COUNT(*) FROM gs_items")
+        .fetch_one(db.pool())
+        .await?
+        .get(0);
+    let rows =
+        sqlx::query("SELECT item_code, received_in, authority, submitted_at, decided_at, deadline FROM gs_cases")
+            .fetch_all(db.pool())
+            .await?;
     let mut routes: std::collections::BTreeMap<(String, String), i64> = Default::default();
     let mut per_item: std::collections::BTreeMap<String, (i64, i64, i64, f64)> = Default::default();
     let (mut cross, mut decided, mut on_time) = (0, 0, 0);
@@ -1031,10 +1548,19 @@ pub async fn stats(db: &Db) -> Result<Stats, DbError> {
         cross_province_cases: cross,
         decided,
         on_time_rate: (decided > 0).then(|| on_time as f64 / decided as f64),
-        routes: routes.into_iter().map(|((from, to), cases)| RouteStat { from, to, cases }).collect(),
+        routes: routes
+            .into_iter()
+            .map(|((from, to), cases)| RouteStat { from, to, cases })
+            .collect(),
         items: per_item
             .into_iter()
-            .map(|(item, (cases, decided, on_time, days))| ItemStat { item, cases, decided, on_time, average_days: (decided > 0).then(|| days / decided as f64) })
+            .map(|(item, (cases, decided, on_time, days))| ItemStat {
+                item,
+                cases,
+                decided,
+                on_time,
+                average_days: (decided > 0).then(|| days / decided as f64),
+            })
             .collect(),
     })
 }
@@ -1054,8 +1580,13 @@ pub struct Window {
 }
 
 pub async fn windows(db: &Db) -> Result<Vec<Window>, DbError> {
-    let rows = sqlx::query("SELECT code, jurisdiction, name_zh, name_en, address FROM gs_windows ORDER BY jurisdiction, code").fetch_all(db.pool()).await?;
-    let staff = sqlx::query("SELECT window_code, login FROM gs_window_staff ORDER BY login").fetch_all(db.pool()).await?;
+    let rows =
+        sqlx::query("SELECT code, jurisdiction, name_zh, name_en, address FROM gs_windows ORDER BY jurisdiction, code")
+            .fetch_all(db.pool())
+            .await?;
+    let staff = sqlx::query("SELECT window_code, login FROM gs_window_staff ORDER BY login")
+        .fetch_all(db.pool())
+        .await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
@@ -1065,7 +1596,11 @@ pub async fn windows(db: &Db) -> Result<Vec<Window>, DbError> {
                 name_zh: r.get(2),
                 name_en: r.get(3),
                 address: r.get(4),
-                staff: staff.iter().filter(|s| s.get::<String, _>(0) == code).map(|s| s.get(1)).collect(),
+                staff: staff
+                    .iter()
+                    .filter(|s| s.get::<String, _>(0) == code)
+                    .map(|s| s.get(1))
+                    .collect(),
                 code,
             })
         })
@@ -1080,8 +1615,15 @@ pub async fn save_window(db: &Db, actor: &str, window: &Window) -> Result<(), Se
         return Err(invalid("name_zh", "both names are needed"));
     }
     let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM gs_window_staff WHERE window_code = $1").bind(&window.code).execute(tx.conn()).await?;
-    sqlx::query("DELETE FROM gs_windows WHERE code = $1").bind(&window.code).execute(tx.conn()).await.ok();
+    sqlx::query("DELETE FROM gs_window_staff WHERE window_code = $1")
+        .bind(&window.code)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("DELETE FROM gs_windows WHERE code = $1")
+        .bind(&window.code)
+        .execute(tx.conn())
+        .await
+        .ok();
     sqlx::query("INSERT INTO gs_windows (code, jurisdiction, name_zh, name_en, address) VALUES ($1, $2, $3, $4, $5)")
         .bind(&window.code)
         .bind(window.jurisdiction.to_string())
@@ -1091,9 +1633,21 @@ pub async fn save_window(db: &Db, actor: &str, window: &Window) -> Result<(), Se
         .execute(tx.conn())
         .await?;
     for login in &window.staff {
-        sqlx::query("INSERT INTO gs_window_staff (window_code, login) VALUES ($1, $2)").bind(&window.code).bind(login).execute(tx.conn()).await?;
+        sqlx::query("INSERT INTO gs_window_staff (window_code, login) VALUES ($1, $2)")
+            .bind(&window.code)
+            .bind(login)
+            .execute(tx.conn())
+            .await?;
     }
-    audit(&mut tx, actor, "window.save", window.code.clone(), Some(window.jurisdiction), serde_json::to_value(window).unwrap_or_default()).await?;
+    audit(
+        &mut tx,
+        actor,
+        "window.save",
+        window.code.clone(),
+        Some(window.jurisdiction),
+        serde_json::to_value(window).unwrap_or_default(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1108,7 +1662,15 @@ pub async fn create_bundle(db: &Db, actor: &str, name: &str) -> Result<(i64, Str
         .fetch_one(tx.conn())
         .await?
         .get(0);
-    audit(&mut tx, actor, "bundle.create", number.clone(), None, json!({"name": name})).await?;
+    audit(
+        &mut tx,
+        actor,
+        "bundle.create",
+        number.clone(),
+        None,
+        json!({"name": name}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((id, number))
 }
@@ -1123,10 +1685,27 @@ pub struct BundleView {
 }
 
 pub async fn bundle(db: &Db, number: &str) -> Result<Option<BundleView>, DbError> {
-    let Some(row) = sqlx::query("SELECT id, name FROM gs_bundles WHERE number = $1").bind(number).fetch_optional(db.pool()).await? else { return Ok(None) };
+    let Some(row) = sqlx::query("SELECT id, name FROM gs_bundles WHERE number = $1")
+        .bind(number)
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
     let id: i64 = row.get(0);
-    let rows = sqlx::query(&case_sql("WHERE c.bundle_id = $1 ORDER BY c.id")).bind(id).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(&case_sql("WHERE c.bundle_id = $1 ORDER BY c.id"))
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
     let cases: Vec<CaseView> = rows.iter().map(case_from_row).collect();
-    let complete = !cases.is_empty() && cases.iter().all(|c| matches!(c.state, CaseState::ResultDelivered | CaseState::Closed));
-    Ok(Some(BundleView { number: number.into(), name: row.get(1), complete, cases }))
+    let complete = !cases.is_empty()
+        && cases
+            .iter()
+            .all(|c| matches!(c.state, CaseState::ResultDelivered | CaseState::Closed));
+    Ok(Some(BundleView {
+        number: number.into(),
+        name: row.get(1),
+        complete,
+        cases,
+    }))
 }

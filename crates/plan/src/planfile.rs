@@ -230,7 +230,6 @@ fn manual() -> String {
     "manual".into()
 }
 
-
 /// Collects the problems of one record.
 struct Checker<'a> {
     errors: &'a mut Vec<FileError>,

@@ -56,7 +56,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             path
         };
         let inner = error.into_inner();
+        // serde_json appends the position; the path already says where.
         let message = inner.to_string();
+        let message = match message.rfind(" at line ") {
+            Some(at) if inner.line() > 0 => message[..at].to_string(),
+            _ => message,
+        };
         match inner.classify() {
             serde_json::error::Category::Data => ApiError::invalid(&path, message),
             _ => ApiError::bad_request(&path, message),

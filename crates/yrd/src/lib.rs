@@ -8,7 +8,10 @@ use yrd_web::{AppContext, Module};
 
 /// Every module of the platform, in navigation order.
 pub fn modules() -> Vec<Arc<dyn Module>> {
-    vec![Arc::new(yrd_plan::PlanModule::new())]
+    vec![
+        Arc::new(yrd_plan::PlanModule::new()),
+        Arc::new(yrd_govservice::GovServiceModule::new()),
+    ]
 }
 
 /// The password of every demonstration login. Demo users exist only where `--demo`
@@ -43,25 +46,37 @@ pub const DEMO_USERS: &[DemoUser] = &[
         login: "demo.sh",
         display_name: "上海市 Shanghai official (demo)",
         is_admin: false,
-        grants: &[("*", AccessLevel::Write, "31")],
+        grants: &[
+            ("*", AccessLevel::Write, "31"),
+            ("govservice", AccessLevel::Approve, "31"),
+        ],
     },
     DemoUser {
         login: "demo.js",
         display_name: "江苏省 Jiangsu official (demo)",
         is_admin: false,
-        grants: &[("*", AccessLevel::Write, "32")],
+        grants: &[
+            ("*", AccessLevel::Write, "32"),
+            ("govservice", AccessLevel::Approve, "32"),
+        ],
     },
     DemoUser {
         login: "demo.zj",
         display_name: "浙江省 Zhejiang official (demo)",
         is_admin: false,
-        grants: &[("*", AccessLevel::Write, "33")],
+        grants: &[
+            ("*", AccessLevel::Write, "33"),
+            ("govservice", AccessLevel::Approve, "33"),
+        ],
     },
     DemoUser {
         login: "demo.ah",
         display_name: "安徽省 Anhui official (demo)",
         is_admin: false,
-        grants: &[("*", AccessLevel::Write, "34")],
+        grants: &[
+            ("*", AccessLevel::Write, "34"),
+            ("govservice", AccessLevel::Approve, "34"),
+        ],
     },
 ];
 

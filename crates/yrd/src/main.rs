@@ -58,6 +58,39 @@ enum Command {
     /// The action plan: import and export plan files.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Government services: the service catalogue.
+    #[command(subcommand)]
+    Govservice(GovserviceCommand),
+    /// E-licences: verify offline, export the trust bundle.
+    #[command(subcommand)]
+    Licence(LicenceCommand),
+}
+
+#[derive(Subcommand)]
+enum GovserviceCommand {
+    /// Validate a service catalogue file and import it (all or nothing; re-import updates).
+    ImportCatalogue {
+        /// A catalogue file (TOML), e.g. data/govservice/catalogue.toml.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicenceCommand {
+    /// Verify an e-licence offline: signature, issuer key, validity and revocation,
+    /// against an exported trust bundle. Exit status 0 valid, 1 not valid.
+    Verify {
+        /// A file holding the licence (compact JWS), or - for standard input.
+        file: String,
+        /// The trust bundle (from `yrd licence export-trust` or GET /api/v1/govservice/trust-bundle).
+        #[arg(long)]
+        trust: std::path::PathBuf,
+    },
+    /// Write the key registry and every issuer's signed status list, for offline verifiers.
+    ExportTrust {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +271,73 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             user_command(&db, command).await
         }
         Command::Plan(command) => plan_command(&cli.db, command, &modules).await,
+        Command::Govservice(GovserviceCommand::ImportCatalogue { file }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let catalogue = match yrd_govservice::catalogue::parse(&text) {
+                Ok(catalogue) => catalogue,
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{}: {error}", file.display());
+                    }
+                    eprintln!("{} problems; nothing was imported", errors.len());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let db = open(&cli.db, &modules).await?;
+            let summary = yrd_govservice::service::import_catalogue(
+                &db,
+                "cli",
+                &catalogue,
+                &yrd_audit::sha256_hex(text.as_bytes()),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "imported {}: {} licence types, {} service items",
+                file.display(),
+                summary.licence_types,
+                summary.items
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Licence(LicenceCommand::Verify { file, trust }) => {
+            let token = if file == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| e.to_string())?;
+                text
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?
+            };
+            let bundle_text = std::fs::read_to_string(&trust).map_err(|e| format!("{}: {e}", trust.display()))?;
+            let bundle: yrd_govservice::licence::TrustBundle = serde_json::from_str(&bundle_text)
+                .map_err(|e| format!("{}: not a trust bundle: {e}", trust.display()))?;
+            match yrd_govservice::licence::verify_offline(token.trim(), &bundle, chrono::Utc::now()) {
+                Ok(verified) => {
+                    println!("VALID licence issued by {} (key {})", verified.issuer, verified.kid);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&verified.credential).unwrap_or_default()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problem) => {
+                    println!("NOT VALID: {problem}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Licence(LicenceCommand::ExportTrust { out }) => {
+            let db = open(&cli.db, &modules).await?;
+            let bundle = yrd_govservice::service::trust_bundle(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(AuditCommand::Verify) => {
             let db = open(&cli.db, &modules).await?;
             let result = yrd_audit::verify(&db).await.map_err(|e| e.to_string())?;
