@@ -126,23 +126,40 @@ fn reason(action: Action) -> Option<&'static str> {
 }
 
 pub async fn load(db: &Db) -> Result<(), String> {
-    let existing: i64 = sqlx::query("SELECT COUNT(*) FROM gs_items")
-        .fetch_one(db.pool())
-        .await
-        .map_err(|e| e.to_string())?
-        .get(0);
-    if existing > 0 {
+    let count = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .fetch_one(db.pool())
+            .await
+            .map(|r| r.get::<i64, _>(0))
+            .map_err(|e| e.to_string())
+    };
+    if count("SELECT COUNT(*) FROM gs_cases WHERE demo = 1").await? > 0 {
         return Ok(());
     }
-    let catalogue = catalogue::parse(crate::SHIPPED_CATALOGUE).map_err(|e| format!("{e:?}"))?;
-    let digest = yrd_audit::sha256_hex(crate::SHIPPED_CATALOGUE.as_bytes());
-    service::import_catalogue(db, "system", &catalogue, &digest)
-        .await
-        .map_err(|e| e.to_string())?;
-    for issuer in ["310000", "320000", "330000", "340000", service::REGION_ISSUER] {
-        service::rotate_key(db, "system", issuer)
+    // A catalogue imported before is kept; the shipped one fills an empty installation.
+    if count("SELECT COUNT(*) FROM gs_items").await? == 0 {
+        let catalogue = catalogue::parse(crate::SHIPPED_CATALOGUE).map_err(|e| format!("{e:?}"))?;
+        let digest = yrd_audit::sha256_hex(crate::SHIPPED_CATALOGUE.as_bytes());
+        service::import_catalogue(db, "system", &catalogue, &digest)
             .await
             .map_err(|e| e.to_string())?;
+    }
+    let catalogue = catalogue::Catalogue {
+        licence_types: Vec::new(),
+        items: service::items(db).await.map_err(|e| e.to_string())?,
+    };
+    let keyed: Vec<String> = service::published_keys(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|k| k.issuer)
+        .collect();
+    for issuer in ["310000", "320000", "330000", "340000", service::REGION_ISSUER] {
+        if !keyed.iter().any(|k| k == issuer) {
+            service::rotate_key(db, "system", issuer)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
     for (code, jurisdiction, zh, en, address, staff) in WINDOWS {
         let window = Window {
@@ -177,11 +194,12 @@ pub async fn load(db: &Db) -> Result<(), String> {
             let (code, window_j, ..) = WINDOWS[(s * 3 + k) % WINDOWS.len()];
             let window_j = JurisdictionCode::parse(window_j).map_err(|e| e.to_string())?;
             // The matter belongs to another province than the window's.
-            let home = homes
+            let candidates: Vec<JurisdictionCode> = homes
                 .iter()
                 .filter_map(|h| JurisdictionCode::parse(h).ok())
-                .find(|h| h.province() != window_j.province() && (n.is_multiple_of(2) || h.to_string().ends_with("00")))
-                .unwrap_or(window_j);
+                .filter(|h| h.province() != window_j.province())
+                .collect();
+            let home = candidates[n % candidates.len()];
             let delivers = matches!(state, CaseState::ResultDelivered | CaseState::Closed);
             let item = if delivers && k == 0 {
                 with_licence[n % with_licence.len()]

@@ -1199,4 +1199,83 @@ mod cli {
         let _ = std::fs::remove_file(&broken_path);
         let _ = std::fs::remove_file(&db);
     }
+
+    #[tokio::test]
+    async fn catalogue_import_and_offline_licence_verification() {
+        let db = temp_db("licence");
+        assert!(yrd(&db, &["migrate"], None).status.success());
+        let catalogue = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/govservice/catalogue.toml");
+        let broken_path = std::env::temp_dir().join(format!("yrd-broken-catalogue-{}.toml", std::process::id()));
+        let shipped = std::fs::read_to_string(catalogue).unwrap();
+        std::fs::write(
+            &broken_path,
+            shipped.replacen("time_limit_days = 3", "time_limit_days = 0", 1),
+        )
+        .unwrap();
+        let refused = yrd(
+            &db,
+            &["govservice", "import-catalogue", broken_path.to_str().unwrap()],
+            None,
+        );
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(
+            text(&refused).contains("item 'YRD-GS-001': time_limit_days: 1 to 120 working days"),
+            "{}",
+            text(&refused)
+        );
+        let conn = yrd_db::Db::connect(&db).await.unwrap();
+        use sqlx::Row;
+        let items: i64 = sqlx::query("SELECT COUNT(*) FROM gs_items")
+            .fetch_one(conn.pool())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(items, 0, "nothing imported");
+        let imported = yrd(&db, &["govservice", "import-catalogue", catalogue], None);
+        assert!(
+            text(&imported).contains("15 licence types, 62 service items"),
+            "{}",
+            text(&imported)
+        );
+
+        assert!(yrd(&db, &["demo"], None).status.success());
+        let bundle = std::env::temp_dir().join(format!("yrd-trust-{}.json", std::process::id()));
+        assert!(
+            yrd(
+                &db,
+                &["licence", "export-trust", "--out", bundle.to_str().unwrap()],
+                None
+            )
+            .status
+            .success()
+        );
+        let rows = sqlx::query("SELECT token, revoked_at FROM gs_licences ORDER BY id")
+            .fetch_all(conn.pool())
+            .await
+            .unwrap();
+        conn.close().await;
+        let valid: String = rows
+            .iter()
+            .find(|r| r.get::<Option<String>, _>(1).is_none())
+            .unwrap()
+            .get(0);
+        let revoked: String = rows
+            .iter()
+            .find(|r| r.get::<Option<String>, _>(1).is_some())
+            .unwrap()
+            .get(0);
+        let trust = bundle.to_str().unwrap();
+        let ok = yrd(&db, &["licence", "verify", "-", "--trust", trust], Some(&valid));
+        assert!(ok.status.success(), "{}", text(&ok));
+        assert!(text(&ok).starts_with("VALID"));
+        let no = yrd(&db, &["licence", "verify", "-", "--trust", trust], Some(&revoked));
+        assert_eq!(no.status.code(), Some(1));
+        assert!(text(&no).contains("revoked"));
+        let tampered = valid.replacen("eyJ", "eyK", 1);
+        let no = yrd(&db, &["licence", "verify", "-", "--trust", trust], Some(&tampered));
+        assert_eq!(no.status.code(), Some(1));
+        let _ = std::fs::remove_file(&broken_path);
+        let _ = std::fs::remove_file(&bundle);
+        let _ = std::fs::remove_file(&db);
+    }
 }
