@@ -22,6 +22,7 @@ pub fn routes() -> Router {
         .route("/lookup", get(lookup_page).post(lookup_form))
         .route("/verify", get(verify_page).post(verify_form))
         .route("/handoffs", get(handoffs_page))
+        .route("/apply", get(apply_page).post(apply_form))
 }
 
 pub fn state_badge(page: &Page, state: CaseState) -> Markup {
@@ -95,7 +96,7 @@ async fn overview(page: Page) -> Result<Response, ApiError> {
             (page.t("gs.cross")) ": " strong { (stats.cross_province_cases) } " · "
             (page.t("gs.on_time_rate")) ": " strong { (stats.on_time_rate.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "—".into())) }
         }
-        p { a href="/govservice/lookup" { (page.t("gs.lookup")) } " · " a href="/govservice/verify" { (page.t("gs.verify")) } " · " a href="/govservice/handoffs" { (page.t("gs.handoffs")) } " · " a href="/govservice/catalogue" { (page.t("gs.catalogue")) } }
+        p { a href="/govservice/apply" { (page.t("gs.apply")) } " · " a href="/govservice/lookup" { (page.t("gs.lookup")) } " · " a href="/govservice/verify" { (page.t("gs.verify")) } " · " a href="/govservice/handoffs" { (page.t("gs.handoffs")) } " · " a href="/govservice/catalogue" { (page.t("gs.catalogue")) } }
         h2 { (page.t("gs.routes")) }
         (table(&[page.t("gs.from"), page.t("gs.to"), page.t("gs.cases")], html! {
             @for r in &stats.routes { tr {
@@ -416,4 +417,135 @@ async fn handoffs_page(page: Page, Query(filter): Query<HandoffFilter>) -> Respo
         }))
     };
     page.render(page.t("gs.handoffs"), body).into_response()
+}
+
+/// The windows the signed-in clerk staffs.
+async fn my_windows(page: &Page) -> Result<Vec<service::Window>, ApiError> {
+    let login = page
+        .auth
+        .principal
+        .user_ref()
+        .map(|u| u.login.clone())
+        .unwrap_or_default();
+    Ok(service::windows(page.auth.db())
+        .await?
+        .into_iter()
+        .filter(|w| w.staff.contains(&login))
+        .collect())
+}
+
+#[derive(Deserialize, Default)]
+struct ApplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    item: String,
+    #[serde(default)]
+    home: String,
+    #[serde(default)]
+    applicant_name: String,
+    #[serde(default)]
+    applicant_contact: String,
+    /// The number printed on the signed consent form; its SHA-256 is recorded.
+    #[serde(default)]
+    consent_reference: String,
+    #[serde(default)]
+    language: String,
+}
+
+async fn apply_body(
+    page: &Page,
+    form: &ApplyForm,
+    outcome: Option<Result<service::Submitted, String>>,
+) -> Result<Markup, ApiError> {
+    let windows = my_windows(page).await?;
+    let items = service::items(page.auth.db()).await?;
+    Ok(html! {
+        p.lead { (page.t("gs.apply_lead")) }
+        @match &outcome {
+            Some(Ok(done)) => {
+                div.notice.success role="status" {
+                    p { (page.t("gs.receipt")) }
+                    p { (page.t("gs.case")) ": " strong.mono { (done.number) } " · " (page.t("gs.secret")) ": " strong.mono { (done.secret) } }
+                    p { (page.t("gs.route")) ": " (done.authority_name) " · " a href=(format!("/govservice/cases/{}", done.number)) { (page.t("gs.open_case")) } }
+                }
+            },
+            Some(Err(message)) => { div.notice.error role="alert" { (message) } },
+            None => {},
+        }
+        @if windows.is_empty() {
+            p { (page.t("gs.no_window")) }
+        } @else {
+            form.card.narrow method="post" action="/govservice/apply" {
+                (page.csrf_field())
+                label { (page.t("gs.window")) select name="window" { @for w in &windows { option value=(w.code) selected[w.code == form.window] { (page.lang.pick(&w.name_zh, &w.name_en)) } } } }
+                label { (page.t("gs.item")) select name="item" { @for i in &items { option value=(i.code) selected[i.code == form.item] { (i.code) " " (page.lang.pick(&i.name_zh, &i.name_en)) } } } }
+                label { (page.t("gs.home")) select name="home" {
+                    @for j in yrd_kernel::jurisdictions().all() { option value=(j.code) selected[j.code.to_string() == form.home] { (page.lang.pick(&j.name_zh, &j.name_en)) " " (j.code) } }
+                } }
+                label { (page.t("gs.applicant")) input name="applicant_name" value=(form.applicant_name) required maxlength="100"; }
+                label { (page.t("gs.contact")) input name="applicant_contact" value=(form.applicant_contact) required maxlength="200"; }
+                label { (page.t("gs.consent_reference")) input name="consent_reference" value=(form.consent_reference) required; }
+                label { (page.t("gs.language")) select name="language" { option value="zh" { "中文" } option value="en" selected[form.language == "en"] { "English" } } }
+                button type="submit" { (page.t("gs.submit")) }
+            }
+        }
+    })
+}
+
+async fn apply_page(page: Page) -> Response {
+    if let Err(redirect) = page.require_login() {
+        return redirect;
+    }
+    match apply_body(&page, &ApplyForm::default(), None).await {
+        Ok(body) => page.render(page.t("gs.apply"), body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A clerk registers an application received at their window (异地代收).
+async fn apply_form(page: Page, Form(form): Form<ApplyForm>) -> Response {
+    if let Err(redirect) = page.require_login() {
+        return redirect;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let home = match yrd_kernel::JurisdictionCode::parse(&form.home) {
+        Ok(home) => home,
+        Err(e) => return ApiError::invalid("home", e.to_string()).into_response(),
+    };
+    let input = http::CaseInput {
+        item: form.item.clone(),
+        applicant_name: form.applicant_name.clone(),
+        applicant_contact: form.applicant_contact.clone(),
+        home,
+        channel: crate::domain::Channel::RemoteWindow,
+        window: Some(form.window.clone()),
+        consent_sha256: Some(yrd_audit::sha256_hex(form.consent_reference.trim().as_bytes()))
+            .filter(|_| !form.consent_reference.trim().is_empty()),
+        language: if form.language == "en" {
+            "en".into()
+        } else {
+            "zh".into()
+        },
+    };
+    let outcome = match http::create_case(page.auth.clone(), Json(input)).await {
+        Ok((_, axum::Json(done))) => Ok(done),
+        Err(ApiError::Forbidden(_)) => return page.forbidden(),
+        Err(ApiError::Invalid(errors)) => Err(errors.to_string()),
+        Err(e) => return e.into_response(),
+    };
+    let status = if outcome.is_ok() {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let keep = if outcome.is_ok() { ApplyForm::default() } else { form };
+    match apply_body(&page, &keep, Some(outcome)).await {
+        Ok(body) => (status, page.render(page.t("gs.apply"), body)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

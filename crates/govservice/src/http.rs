@@ -230,7 +230,7 @@ async fn new_case(auth: &Auth, input: CaseInput, bundle_id: Option<i64>) -> ApiR
     Ok((actor, new))
 }
 
-async fn create_case(
+pub(crate) async fn create_case(
     auth: Auth,
     Json(input): Json<CaseInput>,
 ) -> ApiResult<(StatusCode, axum::Json<service::Submitted>)> {

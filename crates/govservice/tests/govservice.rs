@@ -798,3 +798,113 @@ async fn the_demo_has_cases_in_every_state_and_the_pages_render() {
 fn yrd_testkit_modules() -> Vec<Arc<dyn Module>> {
     vec![Arc::new(GovServiceModule::new())]
 }
+
+#[tokio::test]
+async fn a_window_clerk_registers_an_application_in_the_console() {
+    for f in fixtures().await {
+        let user = yrd_auth::NewUser {
+            login: "ah.desk".into(),
+            display_name: "合肥窗口".into(),
+            password: Some("a long password".into()),
+            is_admin: false,
+            is_demo: false,
+        };
+        yrd_auth::create_user(&f.app.db, "test", user).await.unwrap();
+        yrd_auth::grant(
+            &f.app.db,
+            "test",
+            "ah.desk",
+            "govservice",
+            Write,
+            &yrd_kernel::Scope::parse("34").unwrap(),
+        )
+        .await
+        .unwrap();
+        let (cookie, csrf) = f.app.console_login("ah.desk", "a long password").await.unwrap();
+        let page = f
+            .app
+            .client
+            .get(f.app.url("/govservice/apply"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("AH-HF-01"), "not on the Hefei window's staff yet");
+        let mut window: Vec<service::Window> = service::windows(&f.app.db).await.unwrap();
+        window[0].staff.push("ah.desk".into());
+        service::save_window(&f.app.db, "test", &window[0]).await.unwrap();
+        let page = f
+            .app
+            .client
+            .get(f.app.url("/govservice/apply"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("value=\"AH-HF-01\""));
+
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("window", "AH-HF-01"),
+            ("item", "YRD-GS-011"),
+            ("home", "310100"),
+            ("applicant_name", "张三"),
+            ("applicant_contact", "13900000000"),
+            ("language", "zh"),
+        ];
+        let refused = f
+            .app
+            .client
+            .post(f.app.url("/govservice/apply"))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no consent form, no application"
+        );
+        assert!(refused.text().await.unwrap().contains("consent_sha256"));
+        form.push(("consent_reference", "AH-2026-000123"));
+        let done = f
+            .app
+            .client
+            .post(f.app.url("/govservice/apply"))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::CREATED);
+        let text = done.text().await.unwrap();
+        assert!(
+            text.contains("GS") && text.contains("上海市"),
+            "the receipt shows the case number and the deciding authority"
+        );
+        let cases = service::cases(&f.app.db, None, None, 10).await.unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(
+            cases[0].consent_sha256.as_deref(),
+            Some(yrd_audit::sha256_hex(b"AH-2026-000123").as_str())
+        );
+        let forged = f
+            .app
+            .client
+            .post(f.app.url("/govservice/apply"))
+            .header("cookie", &cookie)
+            .form(&form[1..])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF token");
+        f.app.finish().await;
+    }
+}
