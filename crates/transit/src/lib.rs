@@ -1,0 +1,2 @@
+//! Regional rail.
+pub mod gtfs;
