@@ -1,2 +1,4 @@
 //! Regional rail.
 pub mod gtfs;
+pub mod network;
+pub mod realtime;
