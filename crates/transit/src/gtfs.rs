@@ -110,9 +110,12 @@ impl Feed {
         if let Some(added) = self.exceptions.get(&(service.to_string(), date)) {
             return *added;
         }
-        self.calendars
-            .iter()
-            .any(|c| c.service == service && c.start <= date && date <= c.end && c.days[date.weekday().num_days_from_monday() as usize])
+        self.calendars.iter().any(|c| {
+            c.service == service
+                && c.start <= date
+                && date <= c.end
+                && c.days[date.weekday().num_days_from_monday() as usize]
+        })
     }
 }
 
@@ -132,7 +135,9 @@ pub fn format_time(t: Secs) -> String {
 }
 
 fn parse_date(text: &str) -> Option<NaiveDate> {
-    (text.len() == 8).then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok()).flatten()
+    (text.len() == 8)
+        .then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok())
+        .flatten()
 }
 
 /// One file's rows, with their line numbers, by header name.
@@ -149,7 +154,12 @@ impl Table {
         let headers: Vec<String> = match reader.headers() {
             Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
             Err(e) => {
-                report.errors.push(Issue { file: file.into(), line: Some(1), field: "header".into(), message: e.to_string() });
+                report.errors.push(Issue {
+                    file: file.into(),
+                    line: Some(1),
+                    field: "header".into(),
+                    message: e.to_string(),
+                });
                 return None;
             }
         };
@@ -159,15 +169,29 @@ impl Table {
                 Ok(r) => {
                     let line = r.position().map_or(0, |p| p.line());
                     if r.len() != headers.len() {
-                        report.errors.push(Issue { file: file.into(), line: Some(line), field: "record".into(), message: format!("{} fields, the header has {}", r.len(), headers.len()) });
+                        report.errors.push(Issue {
+                            file: file.into(),
+                            line: Some(line),
+                            field: "record".into(),
+                            message: format!("{} fields, the header has {}", r.len(), headers.len()),
+                        });
                         continue;
                     }
                     rows.push((line, r.iter().map(|s| s.trim().to_string()).collect()));
                 }
-                Err(e) => report.errors.push(Issue { file: file.into(), line: e.position().map(|p| p.line()), field: "record".into(), message: format!("malformed CSV: {e}") }),
+                Err(e) => report.errors.push(Issue {
+                    file: file.into(),
+                    line: e.position().map(|p| p.line()),
+                    field: "record".into(),
+                    message: format!("malformed CSV: {e}"),
+                }),
             }
         }
-        Some(Table { file: file.into(), headers, rows })
+        Some(Table {
+            file: file.into(),
+            headers,
+            rows,
+        })
     }
 
     fn column(&self, name: &str) -> Option<usize> {
@@ -178,7 +202,12 @@ impl Table {
     fn records(&self, required: &[&str], report: &mut Report) -> Vec<(u64, HashMap<String, String>)> {
         let missing: Vec<&&str> = required.iter().filter(|r| self.column(r).is_none()).collect();
         for m in &missing {
-            report.errors.push(Issue { file: self.file.clone(), line: Some(1), field: m.to_string(), message: "required column missing".into() });
+            report.errors.push(Issue {
+                file: self.file.clone(),
+                line: Some(1),
+                field: m.to_string(),
+                message: "required column missing".into(),
+            });
         }
         if !missing.is_empty() {
             return Vec::new();
@@ -189,7 +218,12 @@ impl Table {
             let mut ok = true;
             for r in required {
                 if record.get(*r).is_none_or(|v| v.is_empty()) {
-                    report.errors.push(Issue { file: self.file.clone(), line: Some(*line), field: r.to_string(), message: "required value missing".into() });
+                    report.errors.push(Issue {
+                        file: self.file.clone(),
+                        line: Some(*line),
+                        field: r.to_string(),
+                        message: "required value missing".into(),
+                    });
                     ok = false;
                 }
             }
@@ -202,7 +236,12 @@ impl Table {
 }
 
 fn issue(file: &str, line: u64, field: &str, message: impl Into<String>) -> Issue {
-    Issue { file: file.into(), line: Some(line), field: field.into(), message: message.into() }
+    Issue {
+        file: file.into(),
+        line: Some(line),
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// Reads and checks a feed given as file name → text.
@@ -213,7 +252,12 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
             Some(text) => Table::read(name, text, report),
             None => {
                 if required {
-                    report.errors.push(Issue { file: name.into(), line: None, field: "file".into(), message: "required file missing".into() });
+                    report.errors.push(Issue {
+                        file: name.into(),
+                        line: None,
+                        field: "file".into(),
+                        message: "required file missing".into(),
+                    });
                 }
                 None
             }
@@ -229,20 +273,30 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
     let transfers_t = table("transfers.txt", false, &mut report);
     let translations_t = table("translations.txt", false, &mut report);
     if calendar_t.is_none() && dates_t.is_none() {
-        report.errors.push(Issue { file: "calendar.txt".into(), line: None, field: "file".into(), message: "calendar.txt or calendar_dates.txt is required".into() });
+        report.errors.push(Issue {
+            file: "calendar.txt".into(),
+            line: None,
+            field: "file".into(),
+            message: "calendar.txt or calendar_dates.txt is required".into(),
+        });
     }
 
     let mut agencies = Vec::new();
     if let Some(t) = &agency {
         for (_, r) in t.records(&["agency_name", "agency_timezone"], &mut report) {
-            agencies.push((r.get("agency_id").cloned().unwrap_or_default(), r["agency_name"].clone()));
+            agencies.push((
+                r.get("agency_id").cloned().unwrap_or_default(),
+                r["agency_name"].clone(),
+            ));
         }
     }
 
     let mut english: HashMap<String, String> = HashMap::new();
     if let Some(t) = &translations_t {
         for (_, r) in t.records(&["table_name", "field_name", "language", "translation"], &mut report) {
-            if r["table_name"] == "stops" && r["field_name"] == "stop_name" && r["language"].starts_with("en")
+            if r["table_name"] == "stops"
+                && r["field_name"] == "stop_name"
+                && r["language"].starts_with("en")
                 && let Some(id) = r.get("record_id")
             {
                 english.insert(id.clone(), r["translation"].clone());
@@ -256,13 +310,26 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         for (line, r) in t.records(&["stop_id", "stop_name"], &mut report) {
             let id = r["stop_id"].clone();
             if !stop_ids.insert(id.clone()) {
-                report.errors.push(issue("stops.txt", line, "stop_id", format!("'{id}' is defined twice")));
+                report
+                    .errors
+                    .push(issue("stops.txt", line, "stop_id", format!("'{id}' is defined twice")));
                 continue;
             }
-            let coordinate = |field: &str, range: std::ops::RangeInclusive<f64>, report: &mut Report| match r.get(field).map(|v| v.parse::<f64>()) {
+            let coordinate = |field: &str, range: std::ops::RangeInclusive<f64>, report: &mut Report| match r
+                .get(field)
+                .map(|v| v.parse::<f64>())
+            {
                 Some(Ok(v)) if range.contains(&v) => v,
                 _ => {
-                    report.errors.push(issue("stops.txt", line, field, format!("'{}' is not a valid coordinate", r.get(field).cloned().unwrap_or_default())));
+                    report.errors.push(issue(
+                        "stops.txt",
+                        line,
+                        field,
+                        format!(
+                            "'{}' is not a valid coordinate",
+                            r.get(field).cloned().unwrap_or_default()
+                        ),
+                    ));
                     0.0
                 }
             };
@@ -273,7 +340,12 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
                 "1" => 1,
                 other @ ("2" | "3" | "4") => other.parse().unwrap_or(0),
                 other => {
-                    report.errors.push(issue("stops.txt", line, "location_type", format!("'{other}' is not 0–4")));
+                    report.errors.push(issue(
+                        "stops.txt",
+                        line,
+                        "location_type",
+                        format!("'{other}' is not 0–4"),
+                    ));
                     0
                 }
             };
@@ -296,12 +368,22 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         if let Some(parent) = &s.parent
             && !stops.iter().any(|p| &p.id == parent && p.location_type == 1)
         {
-            report.errors.push(Issue { file: "stops.txt".into(), line: None, field: "parent_station".into(), message: format!("stop '{}': parent '{parent}' is not a station in this feed", s.id) });
+            report.errors.push(Issue {
+                file: "stops.txt".into(),
+                line: None,
+                field: "parent_station".into(),
+                message: format!("stop '{}': parent '{parent}' is not a station in this feed", s.id),
+            });
         }
         if let Some(code) = &s.jurisdiction
             && yrd_kernel::JurisdictionCode::parse(code).is_err()
         {
-            report.warnings.push(Issue { file: "stops.txt".into(), line: None, field: "yrd_jurisdiction".into(), message: format!("stop '{}': '{code}' is not a jurisdiction of the region", s.id) });
+            report.warnings.push(Issue {
+                file: "stops.txt".into(),
+                line: None,
+                field: "yrd_jurisdiction".into(),
+                message: format!("stop '{}': '{code}' is not a jurisdiction of the region", s.id),
+            });
         }
     }
 
@@ -310,22 +392,44 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         let mut seen = HashSet::new();
         for (line, r) in t.records(&["route_id", "route_type"], &mut report) {
             if !seen.insert(r["route_id"].clone()) {
-                report.errors.push(issue("routes.txt", line, "route_id", format!("'{}' is defined twice", r["route_id"])));
+                report.errors.push(issue(
+                    "routes.txt",
+                    line,
+                    "route_id",
+                    format!("'{}' is defined twice", r["route_id"]),
+                ));
                 continue;
             }
             let short = r.get("route_short_name").cloned().unwrap_or_default();
             let long = r.get("route_long_name").cloned().unwrap_or_default();
             if short.is_empty() && long.is_empty() {
-                report.errors.push(issue("routes.txt", line, "route_short_name", "a route needs a short or a long name"));
+                report.errors.push(issue(
+                    "routes.txt",
+                    line,
+                    "route_short_name",
+                    "a route needs a short or a long name",
+                ));
             }
-            routes.push(Route { id: r["route_id"].clone(), short_name: short, long_name: long });
+            routes.push(Route {
+                id: r["route_id"].clone(),
+                short_name: short,
+                long_name: long,
+            });
         }
     }
 
     let mut calendars = Vec::new();
     let mut services: HashSet<String> = HashSet::new();
     if let Some(t) = &calendar_t {
-        let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+        let days = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
         let mut required = vec!["service_id", "start_date", "end_date"];
         required.extend(days);
         for (line, r) in t.records(&required, &mut report) {
@@ -334,25 +438,52 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
                 match r[*d].as_str() {
                     "0" => {}
                     "1" => flags[i] = true,
-                    other => report.errors.push(issue("calendar.txt", line, d, format!("'{other}' is not 0 or 1"))),
+                    other => report
+                        .errors
+                        .push(issue("calendar.txt", line, d, format!("'{other}' is not 0 or 1"))),
                 }
             }
             let start = parse_date(&r["start_date"]);
             let end = parse_date(&r["end_date"]);
             if start.is_none() {
-                report.errors.push(issue("calendar.txt", line, "start_date", format!("'{}' is not a date (YYYYMMDD)", r["start_date"])));
+                report.errors.push(issue(
+                    "calendar.txt",
+                    line,
+                    "start_date",
+                    format!("'{}' is not a date (YYYYMMDD)", r["start_date"]),
+                ));
             }
             if end.is_none() {
-                report.errors.push(issue("calendar.txt", line, "end_date", format!("'{}' is not a date (YYYYMMDD)", r["end_date"])));
+                report.errors.push(issue(
+                    "calendar.txt",
+                    line,
+                    "end_date",
+                    format!("'{}' is not a date (YYYYMMDD)", r["end_date"]),
+                ));
             }
             if let (Some(start), Some(end)) = (start, end) {
                 if end < start {
-                    report.errors.push(issue("calendar.txt", line, "end_date", format!("{end} is before the start {start}")));
+                    report.errors.push(issue(
+                        "calendar.txt",
+                        line,
+                        "end_date",
+                        format!("{end} is before the start {start}"),
+                    ));
                 }
                 if !services.insert(r["service_id"].clone()) {
-                    report.errors.push(issue("calendar.txt", line, "service_id", format!("'{}' is defined twice", r["service_id"])));
+                    report.errors.push(issue(
+                        "calendar.txt",
+                        line,
+                        "service_id",
+                        format!("'{}' is defined twice", r["service_id"]),
+                    ));
                 }
-                calendars.push(Calendar { service: r["service_id"].clone(), days: flags, start, end });
+                calendars.push(Calendar {
+                    service: r["service_id"].clone(),
+                    days: flags,
+                    start,
+                    end,
+                });
             }
         }
     }
@@ -360,14 +491,24 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
     if let Some(t) = &dates_t {
         for (line, r) in t.records(&["service_id", "date", "exception_type"], &mut report) {
             let Some(date) = parse_date(&r["date"]) else {
-                report.errors.push(issue("calendar_dates.txt", line, "date", format!("'{}' is not a date (YYYYMMDD)", r["date"])));
+                report.errors.push(issue(
+                    "calendar_dates.txt",
+                    line,
+                    "date",
+                    format!("'{}' is not a date (YYYYMMDD)", r["date"]),
+                ));
                 continue;
             };
             let added = match r["exception_type"].as_str() {
                 "1" => true,
                 "2" => false,
                 other => {
-                    report.errors.push(issue("calendar_dates.txt", line, "exception_type", format!("'{other}' is not 1 or 2")));
+                    report.errors.push(issue(
+                        "calendar_dates.txt",
+                        line,
+                        "exception_type",
+                        format!("'{other}' is not 1 or 2"),
+                    ));
                     continue;
                 }
             };
@@ -382,14 +523,26 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         for (line, r) in t.records(&["route_id", "service_id", "trip_id"], &mut report) {
             let id = r["trip_id"].clone();
             if !trip_ids.insert(id.clone()) {
-                report.errors.push(issue("trips.txt", line, "trip_id", format!("'{id}' is defined twice")));
+                report
+                    .errors
+                    .push(issue("trips.txt", line, "trip_id", format!("'{id}' is defined twice")));
                 continue;
             }
             if !routes.iter().any(|x| x.id == r["route_id"]) {
-                report.errors.push(issue("trips.txt", line, "route_id", format!("unknown route '{}'", r["route_id"])));
+                report.errors.push(issue(
+                    "trips.txt",
+                    line,
+                    "route_id",
+                    format!("unknown route '{}'", r["route_id"]),
+                ));
             }
             if !services.contains(&r["service_id"]) {
-                report.errors.push(issue("trips.txt", line, "service_id", format!("unknown service '{}'", r["service_id"])));
+                report.errors.push(issue(
+                    "trips.txt",
+                    line,
+                    "service_id",
+                    format!("unknown service '{}'", r["service_id"]),
+                ));
             }
             trips.push(Trip {
                 id,
@@ -405,15 +558,30 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
     if let Some(t) = &times_t {
         for (line, r) in t.records(&["trip_id", "stop_id", "stop_sequence"], &mut report) {
             if !trip_ids.contains(&r["trip_id"]) {
-                report.errors.push(issue("stop_times.txt", line, "trip_id", format!("unknown trip '{}'", r["trip_id"])));
+                report.errors.push(issue(
+                    "stop_times.txt",
+                    line,
+                    "trip_id",
+                    format!("unknown trip '{}'", r["trip_id"]),
+                ));
                 continue;
             }
             if !stop_ids.contains(&r["stop_id"]) {
-                report.errors.push(issue("stop_times.txt", line, "stop_id", format!("unknown stop '{}'", r["stop_id"])));
+                report.errors.push(issue(
+                    "stop_times.txt",
+                    line,
+                    "stop_id",
+                    format!("unknown stop '{}'", r["stop_id"]),
+                ));
                 continue;
             }
             let Ok(sequence) = r["stop_sequence"].parse::<u32>() else {
-                report.errors.push(issue("stop_times.txt", line, "stop_sequence", format!("'{}' is not a whole number", r["stop_sequence"])));
+                report.errors.push(issue(
+                    "stop_times.txt",
+                    line,
+                    "stop_sequence",
+                    format!("'{}' is not a whole number", r["stop_sequence"]),
+                ));
                 continue;
             };
             let time = |field: &str, report: &mut Report| -> Option<Secs> {
@@ -423,17 +591,36 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
                 }
                 let parsed = parse_time(text);
                 if parsed.is_none() {
-                    report.errors.push(issue("stop_times.txt", line, field, format!("'{text}' is not a time (HH:MM:SS)")));
+                    report.errors.push(issue(
+                        "stop_times.txt",
+                        line,
+                        field,
+                        format!("'{text}' is not a time (HH:MM:SS)"),
+                    ));
                 }
                 parsed
             };
             let arrival = time("arrival_time", &mut report);
             let departure = time("departure_time", &mut report);
             let (Some(arrival), Some(departure)) = (arrival.or(departure), departure.or(arrival)) else {
-                report.errors.push(issue("stop_times.txt", line, "arrival_time", "this planner needs a time at every stop"));
+                report.errors.push(issue(
+                    "stop_times.txt",
+                    line,
+                    "arrival_time",
+                    "this planner needs a time at every stop",
+                ));
                 continue;
             };
-            stop_times.entry(r["trip_id"].clone()).or_default().push((line, StopTime { trip: r["trip_id"].clone(), sequence, stop: r["stop_id"].clone(), arrival, departure }));
+            stop_times.entry(r["trip_id"].clone()).or_default().push((
+                line,
+                StopTime {
+                    trip: r["trip_id"].clone(),
+                    sequence,
+                    stop: r["stop_id"].clone(),
+                    arrival,
+                    departure,
+                },
+            ));
         }
     }
     let mut ordered = BTreeMap::new();
@@ -443,24 +630,53 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         for (line, st) in &list {
             if let Some(p) = previous {
                 if st.sequence == p.sequence {
-                    report.errors.push(issue("stop_times.txt", *line, "stop_sequence", format!("trip '{trip}' has stop_sequence {} twice", st.sequence)));
+                    report.errors.push(issue(
+                        "stop_times.txt",
+                        *line,
+                        "stop_sequence",
+                        format!("trip '{trip}' has stop_sequence {} twice", st.sequence),
+                    ));
                 } else if st.arrival < p.departure {
-                    report.errors.push(issue("stop_times.txt", *line, "arrival_time", format!("trip '{trip}' arrives at {} before leaving the previous stop at {}", format_time(st.arrival), format_time(p.departure))));
+                    report.errors.push(issue(
+                        "stop_times.txt",
+                        *line,
+                        "arrival_time",
+                        format!(
+                            "trip '{trip}' arrives at {} before leaving the previous stop at {}",
+                            format_time(st.arrival),
+                            format_time(p.departure)
+                        ),
+                    ));
                 }
             }
             if st.departure < st.arrival {
-                report.errors.push(issue("stop_times.txt", *line, "departure_time", "departs before it arrives"));
+                report.errors.push(issue(
+                    "stop_times.txt",
+                    *line,
+                    "departure_time",
+                    "departs before it arrives",
+                ));
             }
             previous = Some(st);
         }
         if list.len() < 2 {
-            report.warnings.push(Issue { file: "stop_times.txt".into(), line: None, field: "trip_id".into(), message: format!("trip '{trip}' has fewer than two stops") });
+            report.warnings.push(Issue {
+                file: "stop_times.txt".into(),
+                line: None,
+                field: "trip_id".into(),
+                message: format!("trip '{trip}' has fewer than two stops"),
+            });
         }
         ordered.insert(trip, list.into_iter().map(|(_, st)| st).collect::<Vec<_>>());
     }
     for t in &trips {
         if !ordered.contains_key(&t.id) {
-            report.warnings.push(Issue { file: "trips.txt".into(), line: None, field: "trip_id".into(), message: format!("trip '{}' has no stop times", t.id) });
+            report.warnings.push(Issue {
+                file: "trips.txt".into(),
+                line: None,
+                field: "trip_id".into(),
+                message: format!("trip '{}' has no stop times", t.id),
+            });
         }
     }
 
@@ -469,26 +685,52 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Option<Feed>, Report) {
         for (line, r) in t.records(&["from_stop_id", "to_stop_id", "transfer_type"], &mut report) {
             for field in ["from_stop_id", "to_stop_id"] {
                 if !stop_ids.contains(&r[field]) {
-                    report.errors.push(issue("transfers.txt", line, field, format!("unknown stop '{}'", r[field])));
+                    report.errors.push(issue(
+                        "transfers.txt",
+                        line,
+                        field,
+                        format!("unknown stop '{}'", r[field]),
+                    ));
                 }
             }
-            let min_seconds = r.get("min_transfer_time").filter(|v| !v.is_empty()).map(|v| v.parse::<Secs>());
+            let min_seconds = r
+                .get("min_transfer_time")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse::<Secs>());
             let min_seconds = match min_seconds {
                 Some(Ok(s)) if s >= 0 => Some(s),
                 Some(_) => {
-                    report.errors.push(issue("transfers.txt", line, "min_transfer_time", "a number of seconds"));
+                    report
+                        .errors
+                        .push(issue("transfers.txt", line, "min_transfer_time", "a number of seconds"));
                     None
                 }
                 None => None,
             };
-            transfers.push(Transfer { from: r["from_stop_id"].clone(), to: r["to_stop_id"].clone(), min_seconds });
+            transfers.push(Transfer {
+                from: r["from_stop_id"].clone(),
+                to: r["to_stop_id"].clone(),
+                min_seconds,
+            });
         }
     }
 
     if !report.errors.is_empty() {
         return (None, report);
     }
-    (Some(Feed { agencies, stops, routes, trips, stop_times: ordered, calendars, exceptions, transfers }), report)
+    (
+        Some(Feed {
+            agencies,
+            stops,
+            routes,
+            trips,
+            stop_times: ordered,
+            calendars,
+            exceptions,
+            transfers,
+        }),
+        report,
+    )
 }
 
 /// Reads a feed from a zip archive or a folder of `.txt` files.
@@ -512,7 +754,8 @@ pub fn read_files(path: &std::path::Path) -> Result<BTreeMap<String, String>, St
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip archive: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip archive: {e}"))?;
     let mut files = BTreeMap::new();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(|e| e.to_string())?;
@@ -524,7 +767,8 @@ pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("{name}: larger than {} MiB", MAX_FILE_BYTES / 1024 / 1024));
         }
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES), &mut text).map_err(|e| format!("{name}: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::Read::take(&mut file, MAX_FILE_BYTES), &mut text)
+            .map_err(|e| format!("{name}: {e}"))?;
         files.insert(name, text);
     }
     Ok(files)
@@ -550,7 +794,11 @@ mod tests {
     use super::*;
 
     pub fn shipped() -> BTreeMap<String, String> {
-        read_files(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/transit/yrd-rail"))).unwrap()
+        read_files(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/transit/yrd-rail"
+        )))
+        .unwrap()
     }
 
     #[test]
@@ -568,17 +816,26 @@ mod tests {
         // Sunday 2026-09-20 is a make-up working day.
         let make_up = NaiveDate::from_ymd_opt(2026, 9, 20).unwrap();
         assert!(feed.runs("weekday", make_up) && !feed.runs("weekend", make_up));
-        assert!(feed.stop_times.values().any(|st| st.last().unwrap().arrival > 24 * 3600), "a trip runs past midnight");
+        assert!(
+            feed.stop_times
+                .values()
+                .any(|st| st.last().unwrap().arrival > 24 * 3600),
+            "a trip runs past midnight"
+        );
     }
 
     #[test]
     fn times_dates_and_references_are_checked_with_their_place() {
         let mut files = shipped();
-        let times = files["stop_times.txt"].replacen("10:31:00", "25:99:00", 1) + "ghost-trip,08:00:00,08:00:00,SHH-1,1\n";
+        let times =
+            files["stop_times.txt"].replacen("10:31:00", "25:99:00", 1) + "ghost-trip,08:00:00,08:00:00,SHH-1,1\n";
         files.insert("stop_times.txt".into(), times);
         let calendar = files["calendar.txt"].replacen("20240615,20261231", "20261231,20240615", 1);
         files.insert("calendar.txt".into(), calendar);
-        files.insert("trips.txt".into(), files["trips.txt"].clone() + "S1,daily,S1-0-0-daily,1,x,x\n");
+        files.insert(
+            "trips.txt".into(),
+            files["trips.txt"].clone() + "S1,daily,S1-0-0-daily,1,x,x\n",
+        );
         let (feed, report) = parse(&files);
         assert!(feed.is_none());
         let text: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
@@ -593,7 +850,12 @@ mod tests {
         let mut missing = shipped();
         missing.remove("stops.txt");
         let (_, report) = parse(&missing);
-        assert!(report.errors.iter().any(|e| e.file == "stops.txt" && e.message == "required file missing"));
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.file == "stops.txt" && e.message == "required file missing")
+        );
         let mut garbage = shipped();
         garbage.insert("routes.txt".into(), "route_id,route_type\n\"unterminated,2\n".into());
         assert!(parse(&garbage).0.is_none());

@@ -35,7 +35,9 @@ impl Station {
     pub fn city(&self) -> Option<JurisdictionCode> {
         let code = self.jurisdiction?;
         Some(match code.jurisdiction().level {
-            yrd_kernel::JurisdictionLevel::District | yrd_kernel::JurisdictionLevel::County => code.jurisdiction().parent.unwrap_or(code),
+            yrd_kernel::JurisdictionLevel::District | yrd_kernel::JurisdictionLevel::County => {
+                code.jurisdiction().parent.unwrap_or(code)
+            }
             _ => code,
         })
     }
@@ -142,14 +144,26 @@ impl Network {
                 let index = stops.len() as u32;
                 stations[station].stops.push(index);
                 stop_index.insert((f, s.id.clone()), index);
-                stops.push(PlannerStop { station, platform: s.platform.clone() });
+                stops.push(PlannerStop {
+                    station,
+                    platform: s.platform.clone(),
+                });
             }
         }
-        Network { feeds, stations, stops, stop_index, updates, days: Mutex::new(HashMap::new()) }
+        Network {
+            feeds,
+            stations,
+            stops,
+            stop_index,
+            updates,
+            days: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn station(&self, id: &str) -> Option<usize> {
-        self.stations.iter().position(|s| s.id == id || s.id.rsplit(':').next() == Some(id))
+        self.stations
+            .iter()
+            .position(|s| s.id == id || s.id.rsplit(':').next() == Some(id))
     }
 
     /// Stations whose names or ids contain `text` (either language, any case).
@@ -157,7 +171,12 @@ impl Network {
         let needle = text.trim().to_lowercase();
         self.stations
             .iter()
-            .filter(|s| needle.is_empty() || s.name_zh.contains(text.trim()) || s.name_en.to_lowercase().contains(&needle) || s.id.to_lowercase().contains(&needle))
+            .filter(|s| {
+                needle.is_empty()
+                    || s.name_zh.contains(text.trim())
+                    || s.name_en.to_lowercase().contains(&needle)
+                    || s.id.to_lowercase().contains(&needle)
+            })
             .collect()
     }
 
@@ -167,7 +186,12 @@ impl Network {
         self.feeds
             .iter()
             .find(|(id, _)| id == feed)
-            .and_then(|(_, f)| f.transfers.iter().find(|t| t.from == stop_id && t.to == stop_id).and_then(|t| t.min_seconds))
+            .and_then(|(_, f)| {
+                f.transfers
+                    .iter()
+                    .find(|t| t.from == stop_id && t.to == stop_id)
+                    .and_then(|t| t.min_seconds)
+            })
             .unwrap_or(DEFAULT_CHANGE)
     }
 
@@ -189,7 +213,9 @@ impl Network {
         let mut trips = Vec::new();
         for (f, (_, feed)) in self.feeds.iter().enumerate() {
             for trip in &feed.trips {
-                let Some(times) = feed.stop_times.get(&trip.id) else { continue };
+                let Some(times) = feed.stop_times.get(&trip.id) else {
+                    continue;
+                };
                 for offset in [-1, 0, 1] {
                     let service_day = date + Duration::days(offset as i64);
                     if !feed.runs(&trip.service, service_day) {
@@ -199,7 +225,9 @@ impl Network {
                     if offset == -1 && times.last().is_none_or(|t| t.arrival < 86_400) {
                         continue;
                     }
-                    let change = self.updates.for_trip(&trip.id, &service_day.format("%Y%m%d").to_string());
+                    let change = self
+                        .updates
+                        .for_trip(&trip.id, &service_day.format("%Y%m%d").to_string());
                     if change.is_some_and(|c| c.cancelled) {
                         continue;
                     }
@@ -209,19 +237,35 @@ impl Network {
                         let sequences: Vec<u32> = times.iter().map(|t| t.sequence).collect();
                         Updates::apply(change, &sequences, &mut arrivals, &mut departures);
                     }
-                    let stops = times.iter().filter_map(|t| self.stop_index.get(&(f, t.stop.clone())).copied()).collect::<Vec<_>>();
+                    let stops = times
+                        .iter()
+                        .filter_map(|t| self.stop_index.get(&(f, t.stop.clone())).copied())
+                        .collect::<Vec<_>>();
                     if stops.len() != times.len() {
                         continue;
                     }
                     let route = feed.routes.iter().find(|r| r.id == trip.route);
                     trips.push(TripRef {
                         trip: trip.id.clone(),
-                        route: route.map(|r| if r.short_name.is_empty() { r.long_name.clone() } else { r.short_name.clone() }).unwrap_or_default(),
+                        route: route
+                            .map(|r| {
+                                if r.short_name.is_empty() {
+                                    r.long_name.clone()
+                                } else {
+                                    r.short_name.clone()
+                                }
+                            })
+                            .unwrap_or_default(),
                         short_name: trip.short_name.clone(),
                         headsign: trip.headsign.clone(),
                         delayed: change.is_some(),
                     });
-                    builder.trip(TripInput { id: trips.len() as u32 - 1, stops, arrivals, departures });
+                    builder.trip(TripInput {
+                        id: trips.len() as u32 - 1,
+                        stops,
+                        arrivals,
+                        departures,
+                    });
                 }
             }
         }
@@ -252,18 +296,35 @@ impl Network {
                 }
             }
         }
-        Day { timetable: builder.build(), trips }
+        Day {
+            timetable: builder.build(),
+            trips,
+        }
     }
 
     /// Journeys from one station to another leaving at `time` on `date`; with a window,
     /// every non-dominated departure within it.
-    pub fn journeys(&self, from: usize, to: usize, date: NaiveDate, time: Time, window: Option<Time>) -> Vec<JourneyView> {
+    pub fn journeys(
+        &self,
+        from: usize,
+        to: usize,
+        date: NaiveDate,
+        time: Time,
+        window: Option<Time>,
+    ) -> Vec<JourneyView> {
         let day = self.day(date);
         let origins = &self.stations[from].stops;
         let targets = &self.stations[to].stops;
         let found = match window {
             Some(w) => yrd_raptor::range_query(&day.timetable, origins, targets, time, w, 8),
-            None => yrd_raptor::query(&day.timetable, &Query { origins: origins.iter().map(|s| (*s, time)).collect(), targets: targets.clone(), max_trips: 8 }),
+            None => yrd_raptor::query(
+                &day.timetable,
+                &Query {
+                    origins: origins.iter().map(|s| (*s, time)).collect(),
+                    targets: targets.clone(),
+                    max_trips: 8,
+                },
+            ),
         };
         found.into_iter().map(|j| self.view(&day, &j)).collect()
     }
@@ -274,15 +335,33 @@ impl Network {
             .iter()
             .map(|leg| {
                 let (from, to, departure, arrival, trip) = match leg {
-                    Leg::Ride { from, to, departure, arrival, trip, .. } => (*from, *to, *departure, *arrival, Some(&day.trips[*trip as usize])),
-                    Leg::Walk { from, to, departure, arrival } => (*from, *to, *departure, *arrival, None),
+                    Leg::Ride {
+                        from,
+                        to,
+                        departure,
+                        arrival,
+                        trip,
+                        ..
+                    } => (*from, *to, *departure, *arrival, Some(&day.trips[*trip as usize])),
+                    Leg::Walk {
+                        from,
+                        to,
+                        departure,
+                        arrival,
+                    } => (*from, *to, *departure, *arrival, None),
                 };
                 let (a, b) = (&self.stops[from as usize], &self.stops[to as usize]);
                 let (sa, sb) = (&self.stations[a.station], &self.stations[b.station]);
                 LegView {
                     kind: if trip.is_some() { "ride" } else { "walk" }.into(),
                     route: trip.map(|t| t.route.clone()),
-                    trip: trip.map(|t| if t.short_name.is_empty() { t.trip.clone() } else { t.short_name.clone() }),
+                    trip: trip.map(|t| {
+                        if t.short_name.is_empty() {
+                            t.trip.clone()
+                        } else {
+                            t.short_name.clone()
+                        }
+                    }),
                     headsign: trip.map(|t| t.headsign.clone()).filter(|h| !h.is_empty()),
                     from: sa.id.clone(),
                     from_zh: sa.name_zh.clone(),
@@ -309,13 +388,19 @@ impl Network {
 
     /// The stops of a trip in order with their times on `date` (for the loop line page).
     pub fn trip_stops(&self, feed: &str, trip: &str) -> Vec<(&Station, Secs, Secs)> {
-        let Some((f, (_, feed))) = self.feeds.iter().enumerate().find(|(_, (id, _))| id == feed) else { return Vec::new() };
+        let Some((f, (_, feed))) = self.feeds.iter().enumerate().find(|(_, (id, _))| id == feed) else {
+            return Vec::new();
+        };
         feed.stop_times
             .get(trip)
             .map(|times| {
                 times
                     .iter()
-                    .filter_map(|t| self.stop_index.get(&(f, t.stop.clone())).map(|i| (&self.stations[self.stops[*i as usize].station], t.arrival, t.departure)))
+                    .filter_map(|t| {
+                        self.stop_index
+                            .get(&(f, t.stop.clone()))
+                            .map(|i| (&self.stations[self.stops[*i as usize].station], t.arrival, t.departure))
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -323,7 +408,13 @@ impl Network {
 
     /// Where the real-time updates stand (for the trip feeds' stop sequences).
     pub fn stop_sequence(&self, trip: &str, stop: &str) -> Option<u32> {
-        self.feeds.iter().find_map(|(_, f)| f.stop_times.get(trip)?.iter().find(|t| t.stop == stop).map(|t| t.sequence))
+        self.feeds.iter().find_map(|(_, f)| {
+            f.stop_times
+                .get(trip)?
+                .iter()
+                .find(|t| t.stop == stop)
+                .map(|t| t.sequence)
+        })
     }
 }
 
@@ -333,7 +424,11 @@ mod tests {
     use crate::realtime::{decode, encode, single_update};
 
     fn network(updates: Updates) -> Network {
-        let files = crate::gtfs::read_files(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/transit/yrd-rail"))).unwrap();
+        let files = crate::gtfs::read_files(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/transit/yrd-rail"
+        )))
+        .unwrap();
         let (feed, _) = crate::gtfs::parse(&files);
         Network::new(vec![("yrd-rail".into(), feed.unwrap())], updates)
     }
@@ -365,7 +460,9 @@ mod tests {
     fn delays_and_cancellations_change_answers_at_once() {
         let shanghai_to = |net: &Network| {
             let (a, b) = (net.station("SHH").unwrap(), net.station("QDH").unwrap());
-            net.journeys(a, b, d("2026-11-28"), 10 * 3600, None).into_iter().find(|j| j.transfers == 0)
+            net.journeys(a, b, d("2026-11-28"), 10 * 3600, None)
+                .into_iter()
+                .find(|j| j.transfers == 0)
         };
         let before = shanghai_to(&network(Updates::default())).unwrap();
         let delayed = decode(&encode(&single_update("G8388-daily", 1, 1200, false)), |_, _| None).unwrap();
@@ -373,7 +470,10 @@ mod tests {
         assert_ne!(before.arrival, after.arrival);
         assert!(after.legs[0].delayed);
         let cancelled = decode(&encode(&single_update("G8388-daily", 1, 0, true)), |_, _| None).unwrap();
-        assert!(shanghai_to(&network(cancelled)).is_none(), "no direct train once G8388 is cancelled");
+        assert!(
+            shanghai_to(&network(cancelled)).is_none(),
+            "no direct train once G8388 is cancelled"
+        );
     }
 
     #[test]

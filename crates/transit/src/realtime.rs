@@ -94,7 +94,9 @@ pub struct Updates {
 impl Updates {
     /// The change for a trip on a service date (`YYYYMMDD`).
     pub fn for_trip(&self, trip: &str, date: &str) -> Option<&TripChange> {
-        self.trips.get(&(trip.to_string(), Some(date.to_string()))).or_else(|| self.trips.get(&(trip.to_string(), None)))
+        self.trips
+            .get(&(trip.to_string(), Some(date.to_string())))
+            .or_else(|| self.trips.get(&(trip.to_string(), None)))
     }
 
     /// Applies the delays to a trip's times (`sequences` aligned with the times).
@@ -114,19 +116,34 @@ impl Updates {
 /// name a stop instead of a sequence.
 pub fn decode(bytes: &[u8], stop_sequence_of: impl Fn(&str, &str) -> Option<u32>) -> Result<Updates, String> {
     let message = FeedMessage::decode(bytes).map_err(|e| format!("not a GTFS-Realtime feed: {e}"))?;
-    if !message.header.gtfs_realtime_version.starts_with('1') && !message.header.gtfs_realtime_version.starts_with('2') {
-        return Err(format!("unsupported gtfs_realtime_version '{}'", message.header.gtfs_realtime_version));
+    if !message.header.gtfs_realtime_version.starts_with('1') && !message.header.gtfs_realtime_version.starts_with('2')
+    {
+        return Err(format!(
+            "unsupported gtfs_realtime_version '{}'",
+            message.header.gtfs_realtime_version
+        ));
     }
-    let mut updates = Updates { timestamp: message.header.timestamp, ..Default::default() };
+    let mut updates = Updates {
+        timestamp: message.header.timestamp,
+        ..Default::default()
+    };
     for entity in message.entity {
         let Some(update) = entity.trip_update else { continue };
-        let Some(trip) = update.trip.trip_id.clone() else { continue };
+        let Some(trip) = update.trip.trip_id.clone() else {
+            continue;
+        };
         if entity.is_deleted == Some(true) {
             continue;
         }
-        let mut change = TripChange { cancelled: update.trip.schedule_relationship == Some(3), trip_delay: update.delay, delays: Vec::new() };
+        let mut change = TripChange {
+            cancelled: update.trip.schedule_relationship == Some(3),
+            trip_delay: update.delay,
+            delays: Vec::new(),
+        };
         for stu in &update.stop_time_update {
-            let seq = stu.stop_sequence.or_else(|| stu.stop_id.as_deref().and_then(|s| stop_sequence_of(&trip, s)));
+            let seq = stu
+                .stop_sequence
+                .or_else(|| stu.stop_id.as_deref().and_then(|s| stop_sequence_of(&trip, s)));
             let Some(seq) = seq else { continue };
             let arrival = stu.arrival.as_ref().and_then(|e| e.delay);
             let departure = stu.departure.as_ref().and_then(|e| e.delay).or(arrival);
@@ -148,16 +165,32 @@ pub fn encode(message: &FeedMessage) -> Vec<u8> {
 /// A feed that delays one trip from a stop on, or cancels it.
 pub fn single_update(trip: &str, from_sequence: u32, delay: i32, cancelled: bool) -> FeedMessage {
     FeedMessage {
-        header: FeedHeader { gtfs_realtime_version: "2.0".into(), timestamp: None },
+        header: FeedHeader {
+            gtfs_realtime_version: "2.0".into(),
+            timestamp: None,
+        },
         entity: vec![FeedEntity {
             id: format!("{trip}-update"),
             is_deleted: None,
             trip_update: Some(TripUpdate {
-                trip: TripDescriptor { trip_id: Some(trip.into()), start_date: None, schedule_relationship: cancelled.then_some(3) },
+                trip: TripDescriptor {
+                    trip_id: Some(trip.into()),
+                    start_date: None,
+                    schedule_relationship: cancelled.then_some(3),
+                },
                 stop_time_update: if cancelled {
                     Vec::new()
                 } else {
-                    vec![StopTimeUpdate { stop_sequence: Some(from_sequence), arrival: Some(StopTimeEvent { delay: Some(delay), time: None }), departure: None, stop_id: None, schedule_relationship: None }]
+                    vec![StopTimeUpdate {
+                        stop_sequence: Some(from_sequence),
+                        arrival: Some(StopTimeEvent {
+                            delay: Some(delay),
+                            time: None,
+                        }),
+                        departure: None,
+                        stop_id: None,
+                        schedule_relationship: None,
+                    }]
                 },
                 delay: None,
             }),

@@ -64,6 +64,26 @@ enum Command {
     /// E-licences: verify offline, export the trust bundle.
     #[command(subcommand)]
     Licence(LicenceCommand),
+    /// Regional rail: GTFS feeds.
+    #[command(subcommand)]
+    Transit(TransitCommand),
+}
+
+#[derive(Subcommand)]
+enum TransitCommand {
+    /// Check a GTFS feed (zip or folder) and import it; on any error nothing changes.
+    ImportGtfs {
+        path: std::path::PathBuf,
+        /// The feed's id (replaces the feed of that id); default: the file or folder name.
+        #[arg(long)]
+        feed: Option<String>,
+    },
+    /// Write a loaded feed as a GTFS zip.
+    ExportGtfs {
+        feed: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -325,6 +345,52 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Transit(TransitCommand::ImportGtfs { path, feed }) => {
+            let files = yrd_transit::gtfs::read_files(&path)?;
+            let feed_id = feed.unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "feed".into())
+            });
+            let db = open(&cli.db, &modules).await?;
+            match yrd_transit::service::import(&db, "cli", &feed_id, files).await {
+                Ok(report) => {
+                    for warning in &report.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    println!(
+                        "imported feed '{feed_id}' from {} ({} warnings)",
+                        path.display(),
+                        report.warnings.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(yrd_transit::service::ImportError::Invalid(report)) => {
+                    for error in &report.errors {
+                        eprintln!("error: {error}");
+                    }
+                    for warning in &report.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    eprintln!("{} errors; nothing was imported", report.errors.len());
+                    Ok(ExitCode::from(2))
+                }
+                Err(yrd_transit::service::ImportError::Db(e)) => Err(e.to_string()),
+            }
+        }
+        Command::Transit(TransitCommand::ExportGtfs { feed, out }) => {
+            let db = open(&cli.db, &modules).await?;
+            let files = yrd_transit::service::feed_files(&db, &feed)
+                .await
+                .map_err(|e| e.to_string())?;
+            if files.is_empty() {
+                return Err(format!("no feed '{feed}'"));
+            }
+            std::fs::write(&out, yrd_transit::gtfs::zip_files(&files))
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("wrote {} ({} files)", out.display(), files.len());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Licence(LicenceCommand::ExportTrust { out }) => {
             let db = open(&cli.db, &modules).await?;
