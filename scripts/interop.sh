@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Interoperability checks with independent clients: a government-services case walked
-# through the API and its e-licence verified by jwcrypto (Python), next to the
-# platform's API and its offline CLI. Needs python3; installs jwcrypto in .venv.
+# Interoperability checks with independent implementations: a government-services case
+# walked through the API and its e-licence verified by jwcrypto (Python), next to the
+# platform's API and its offline CLI; and the journey planner against pyraptor.
+# Needs python3; installs jwcrypto and pyraptor in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --bin yrd
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check jwcrypto
+.venv/bin/pip install -q --disable-pip-version-check jwcrypto "pyraptor==1.3.10" "numpy<2" attrs
 out=target/interop && rm -rf "$out" && mkdir -p "$out"
 db="$out/interop.db"
 port="${INTEROP_PORT:-18394}"
@@ -19,4 +20,6 @@ server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.5; done
 (cd scripts/interop && ../../.venv/bin/python licence_walk.py "http://127.0.0.1:$port" "../../target/debug/yrd" "../../$db" "$anhui" "$shanghai" "../../$out")
+# The journey planner against pyraptor on the same feed: the earliest arrivals must agree.
+.venv/bin/python scripts/transit/compare_pyraptor.py ./target/debug/yrd "$out" 200 | tail -1
 echo "interop checks passed"

@@ -26,6 +26,7 @@ curl -sf "$base/api/openapi.json" | grep -q '"openapi":"3.1.0"'
 curl -sf "$base/" | grep -q 'class="city"'
 curl -sf "$base/api/v1/plan" | grep -q '"aspects"'
 curl -sf "$base/api/v1/govservice/items" | grep -q 'YRD-GS-001'
+curl -sf "$base/api/v1/transit/loop" | grep -q 'Shanghai Hongqiao'
 echo "server ready; API description and home page served"
 
 if command -v chromium >/dev/null; then
@@ -47,6 +48,9 @@ if command -v chromium >/dev/null; then
   browse --window-size=1280,1400 --screenshot="$out/plan-en.png" "$base/lang/en?back=/plan" >/dev/null
   browse --dump-dom "$base/lang/zh?back=/govservice" >"$out/govservice-zh.html"
   grep -q '长三角跨省通办' "$out/govservice-zh.html"
+  browse --dump-dom "$base/lang/en?back=/transit/loop" >"$out/transit-en.html"
+  grep -q 'Shanghai Hongqiao' "$out/transit-en.html"
+  browse --window-size=1280,1300 --screenshot="$out/transit-loop-en.png" "$base/lang/en?back=/transit/loop" >/dev/null
   browse --window-size=1280,1200 --screenshot="$out/govservice-zh.png" "$base/lang/zh?back=/govservice" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null
   browse --window-size=390,1500 --screenshot="$out/home-en-phone.png" "$base/lang/en?back=/" >/dev/null

@@ -84,6 +84,10 @@ enum TransitCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Plan journeys offline over the loaded feeds. Queries come as JSON lines
+    /// (`{"from": "SHH", "to": "QDH", "date": "2026-11-28", "time": "10:00"}`) on standard
+    /// input; each answer is a JSON line with the earliest arrival and the time it took.
+    Plan,
 }
 
 #[derive(Subcommand)]
@@ -378,6 +382,39 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
                 Err(yrd_transit::service::ImportError::Db(e)) => Err(e.to_string()),
             }
+        }
+        Command::Transit(TransitCommand::Plan) => {
+            let db = open(&cli.db, &modules).await?;
+            let network = yrd_transit::service::Shared::default()
+                .network(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            for line in std::io::stdin().lock().lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let q: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("not a query: {e}"))?;
+                let field = |name: &str| q[name].as_str().unwrap_or_default().to_string();
+                let (from, to) = (network.station(&field("from")), network.station(&field("to")));
+                let date: Option<chrono::NaiveDate> = field("date").parse().ok();
+                let time = yrd_transit::http::parse_clock(&field("time"));
+                let answer = match (from, to, date, time) {
+                    (Some(from), Some(to), Some(date), Some(time)) => {
+                        let started = std::time::Instant::now();
+                        let journeys = network.journeys(from, to, date, time, None);
+                        let micros = started.elapsed().as_micros();
+                        let earliest = journeys
+                            .iter()
+                            .map(|j| j.arrival.clone())
+                            .min_by_key(|a| (a.contains('+'), a.clone()));
+                        serde_json::json!({"query": q, "earliest_arrival": earliest, "journeys": journeys.len(), "micros": micros})
+                    }
+                    _ => serde_json::json!({"query": q, "error": "unknown station, date or time"}),
+                };
+                println!("{answer}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Transit(TransitCommand::ExportGtfs { feed, out }) => {
             let db = open(&cli.db, &modules).await?;
