@@ -158,6 +158,27 @@ pub async fn append(tx: &mut Tx, change: Change) -> Result<Entry, DbError> {
     Ok(entry)
 }
 
+/// Appends an entry for `module`: the shorthand modules use inside their transactions.
+pub async fn log(
+    tx: &mut Tx,
+    module: &str,
+    actor: &str,
+    action: &str,
+    entity: String,
+    jurisdiction: Option<JurisdictionCode>,
+    detail: serde_json::Value,
+) -> Result<(), DbError> {
+    let change = Change {
+        actor: actor.into(),
+        action: action.into(),
+        module: module.into(),
+        entity_id: entity,
+        jurisdiction,
+        detail,
+    };
+    append(tx, change).await.map(|_| ())
+}
+
 /// Records one event that changes nothing else (a denial, a failed login) in its own
 /// transaction.
 pub async fn record(db: &Db, change: Change) -> Result<Entry, DbError> {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::sync::LazyLock;
-use yrd_audit::{Change, canonical_json, sha256_hex};
+use yrd_audit::{canonical_json, sha256_hex};
 use yrd_db::{Backend, Db, DbError, Tx};
 use yrd_kernel::JurisdictionCode;
 use yrd_kernel::time::{now_db, shanghai, to_db};
@@ -71,21 +71,9 @@ pub async fn audit(
     action: &str,
     entity: String,
     jurisdiction: Option<JurisdictionCode>,
-    detail: Value,
+    detail: serde_json::Value,
 ) -> Result<(), DbError> {
-    yrd_audit::append(
-        tx,
-        Change {
-            actor: actor.into(),
-            action: action.into(),
-            module: MODULE.into(),
-            entity_id: entity,
-            jurisdiction,
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
+    yrd_audit::log(tx, MODULE, actor, action, entity, jurisdiction, detail).await
 }
 
 // ---------------------------------------------------------------------------------------

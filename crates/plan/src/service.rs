@@ -8,7 +8,6 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
-use yrd_audit::Change;
 use yrd_db::{Db, DbError, Tx};
 use yrd_kernel::time::now_db;
 use yrd_kernel::{IndicatorSource, JurisdictionCode, ValidationErrors};
@@ -23,19 +22,7 @@ pub async fn audit(
     jurisdiction: Option<JurisdictionCode>,
     detail: serde_json::Value,
 ) -> Result<(), DbError> {
-    yrd_audit::append(
-        tx,
-        Change {
-            actor: actor.into(),
-            action: action.into(),
-            module: MODULE.into(),
-            entity_id: entity,
-            jurisdiction,
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
+    yrd_audit::log(tx, MODULE, actor, action, entity, jurisdiction, detail).await
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
