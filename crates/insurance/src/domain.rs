@@ -84,7 +84,9 @@ impl Policy {
             match band.up_to_fen {
                 Some(up) if up <= previous => out.push(("bands", format!("band {i}: bounds must increase"))),
                 Some(up) => previous = up,
-                None if i + 1 != self.bands.len() => out.push(("bands", format!("band {i}: only the last band is unbounded"))),
+                None if i + 1 != self.bands.len() => {
+                    out.push(("bands", format!("band {i}: only the last band is unbounded")))
+                }
                 None => {}
             }
         }
@@ -118,7 +120,7 @@ pub struct Inputs<'a> {
     pub account_balance_fen: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LineResult {
     pub item: String,
     pub amount_fen: i64,
@@ -135,7 +137,7 @@ pub struct LineResult {
     pub explanation: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Settlement {
     pub lines: Vec<LineResult>,
     pub total_fen: i64,
@@ -168,7 +170,10 @@ pub fn spread(total: i64, weights: &[i64]) -> Vec<i64> {
     if sum == 0 || total == 0 {
         return vec![0; weights.len()];
     }
-    let mut shares: Vec<i64> = weights.iter().map(|w| ((total as i128 * *w as i128) / sum) as i64).collect();
+    let mut shares: Vec<i64> = weights
+        .iter()
+        .map(|w| ((total as i128 * *w as i128) / sum) as i64)
+        .collect();
     let mut left = total - shares.iter().sum::<i64>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(((total as i128 * weights[*i] as i128) % sum, weights[*i])));
@@ -194,14 +199,20 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
     }
     let mut lines = Vec::with_capacity(inputs.lines.len());
     for (i, line) in inputs.lines.iter().enumerate() {
-        let item = inputs.catalogue.get(&line.item).ok_or_else(|| SettleError::UnknownItem(i, line.item.clone()))?;
+        let item = inputs
+            .catalogue
+            .get(&line.item)
+            .ok_or_else(|| SettleError::UnknownItem(i, line.item.clone()))?;
         if line.quantity <= 0 || line.quantity > 100_000 {
             return Err(SettleError::BadLine(i, "quantity must be 1 to 100000".into()));
         }
         if line.unit_price_fen < 0 || line.unit_price_fen > 1_000_000_000 {
             return Err(SettleError::BadLine(i, "unit_price_fen must be 0 to 1000000000".into()));
         }
-        let amount = line.quantity.checked_mul(line.unit_price_fen).ok_or(SettleError::Overflow)?;
+        let amount = line
+            .quantity
+            .checked_mul(line.unit_price_fen)
+            .ok_or(SettleError::Overflow)?;
         let mut explanation = Vec::new();
         let (mut self_funded, mut self_pay) = (0, 0);
         let mut covered = amount;
@@ -218,11 +229,19 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
                     let over = (line.unit_price_fen - ceiling) * line.quantity;
                     self_funded = over;
                     covered = amount - over;
-                    explanation.push(format!("price above the ceiling of {} a unit: {} self-funded / 超限价部分自费", yuan(ceiling), yuan(over)));
+                    explanation.push(format!(
+                        "price above the ceiling of {} a unit: {} self-funded / 超限价部分自费",
+                        yuan(ceiling),
+                        yuan(over)
+                    ));
                 }
                 if item.category == Category::B {
                     self_pay = covered * item.self_pay_permille as i64 / 1000;
-                    explanation.push(format!("乙类: {}‰ paid first by the person ({}) / 乙类先行自付", item.self_pay_permille, yuan(self_pay)));
+                    explanation.push(format!(
+                        "乙类: {}‰ paid first by the person ({}) / 乙类先行自付",
+                        item.self_pay_permille,
+                        yuan(self_pay)
+                    ));
                 } else {
                     explanation.push("甲类: fully within policy / 甲类全额纳入".to_string());
                 }
@@ -246,7 +265,11 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
     let deductible_left = (policy.deductible_fen - inputs.ytd.deductible_paid_fen).max(0);
     let deductible = eligible.min(deductible_left);
     let reimbursable = eligible - deductible;
-    let reduction = if inputs.filed { 0 } else { policy.unfiled_reduction_permille };
+    let reduction = if inputs.filed {
+        0
+    } else {
+        policy.unfiled_reduction_permille
+    };
     let mut fund: i64 = 0;
     let mut lower = 0;
     for band in &policy.bands {
@@ -264,34 +287,59 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
     let capped = fund > ceiling_left;
     fund = fund.min(ceiling_left);
     let person = total - fund;
-    let account = if policy.personal_account { person.min(inputs.account_balance_fen.max(0)) } else { 0 };
+    let account = if policy.personal_account {
+        person.min(inputs.account_balance_fen.max(0))
+    } else {
+        0
+    };
 
     // Spread over lines: the fund by eligible amount, the account by what each line leaves.
     let fund_shares = spread(fund, &lines.iter().map(|l| l.eligible_fen).collect::<Vec<_>>());
     for (line, share) in lines.iter_mut().zip(&fund_shares) {
         line.fund_fen = *share;
     }
-    let account_shares = spread(account, &lines.iter().map(|l| l.amount_fen - l.fund_fen).collect::<Vec<_>>());
-    let ratio = policy.bands.first().map_or(0, |b| b.ratio_permille.saturating_sub(reduction));
+    let account_shares = spread(
+        account,
+        &lines.iter().map(|l| l.amount_fen - l.fund_fen).collect::<Vec<_>>(),
+    );
+    let ratio = policy
+        .bands
+        .first()
+        .map_or(0, |b| b.ratio_permille.saturating_sub(reduction));
     for (line, share) in lines.iter_mut().zip(&account_shares) {
         line.account_fen = *share;
         line.cash_fen = line.amount_fen - line.fund_fen - line.account_fen;
         if line.eligible_fen > 0 {
-            line.explanation.push(format!("fund pays {} of {} within policy / 统筹基金支付", yuan(line.fund_fen), yuan(line.eligible_fen)));
+            line.explanation.push(format!(
+                "fund pays {} of {} within policy / 统筹基金支付",
+                yuan(line.fund_fen),
+                yuan(line.eligible_fen)
+            ));
         }
         if line.account_fen > 0 {
-            line.explanation.push(format!("personal account pays {} / 个人账户支付", yuan(line.account_fen)));
+            line.explanation.push(format!(
+                "personal account pays {} / 个人账户支付",
+                yuan(line.account_fen)
+            ));
         }
     }
     if let Some(first) = lines.first_mut() {
         if deductible > 0 {
-            first.explanation.push(format!("deductible of this year: {} paid by the person on this bill / 起付线", yuan(deductible)));
+            first.explanation.push(format!(
+                "deductible of this year: {} paid by the person on this bill / 起付线",
+                yuan(deductible)
+            ));
         }
         if !inputs.filed && reduction > 0 {
-            first.explanation.push(format!("no filing for treatment elsewhere: ratios {reduction}‰ lower / 未备案降低报销比例"));
+            first.explanation.push(format!(
+                "no filing for treatment elsewhere: ratios {reduction}‰ lower / 未备案降低报销比例"
+            ));
         }
         if capped {
-            first.explanation.push(format!("annual ceiling reached: the fund pays at most {} more this year / 达到封顶线", yuan(ceiling_left)));
+            first.explanation.push(format!(
+                "annual ceiling reached: the fund pays at most {} more this year / 达到封顶线",
+                yuan(ceiling_left)
+            ));
         }
     }
     Ok(Settlement {
@@ -303,7 +351,10 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
         cash_fen: total - fund - account,
         ratio_permille: ratio,
         capped_by_ceiling: capped,
-        ytd_after: YearToDate { deductible_paid_fen: inputs.ytd.deductible_paid_fen + deductible, fund_paid_fen: inputs.ytd.fund_paid_fen + fund },
+        ytd_after: YearToDate {
+            deductible_paid_fen: inputs.ytd.deductible_paid_fen + deductible,
+            fund_paid_fen: inputs.ytd.fund_paid_fen + fund,
+        },
         lines,
     })
 }
@@ -321,16 +372,29 @@ mod tests {
             self_pay_permille: share,
             price_ceiling_fen: ceiling,
         };
-        [item("A1", Category::A, 0, None), item("B1", Category::B, 100, Some(10_000)), item("C1", Category::C, 0, None)]
-            .into_iter()
-            .map(|i| (i.code.clone(), i))
-            .collect()
+        [
+            item("A1", Category::A, 0, None),
+            item("B1", Category::B, 100, Some(10_000)),
+            item("C1", Category::C, 0, None),
+        ]
+        .into_iter()
+        .map(|i| (i.code.clone(), i))
+        .collect()
     }
 
     fn policy() -> Policy {
         Policy {
             deductible_fen: 100_000,
-            bands: vec![Band { up_to_fen: Some(1_000_000), ratio_permille: 800 }, Band { up_to_fen: None, ratio_permille: 900 }],
+            bands: vec![
+                Band {
+                    up_to_fen: Some(1_000_000),
+                    ratio_permille: 800,
+                },
+                Band {
+                    up_to_fen: None,
+                    ratio_permille: 900,
+                },
+            ],
             annual_ceiling_fen: 30_000_000,
             unfiled_reduction_permille: 100,
             personal_account: true,
@@ -338,7 +402,11 @@ mod tests {
     }
 
     fn line(item: &str, quantity: i64, price: i64) -> BillLine {
-        BillLine { item: item.into(), quantity, unit_price_fen: price }
+        BillLine {
+            item: item.into(),
+            quantity,
+            unit_price_fen: price,
+        }
     }
 
     #[test]
@@ -346,7 +414,15 @@ mod tests {
         let cat = catalogue();
         let pol = policy();
         let lines = [line("A1", 1, 500_000), line("B1", 2, 12_000), line("C1", 1, 30_000)];
-        let s = settle(&Inputs { lines: &lines, catalogue: &cat, policy: &pol, ytd: YearToDate::default(), filed: true, account_balance_fen: 50_000 }).unwrap();
+        let s = settle(&Inputs {
+            lines: &lines,
+            catalogue: &cat,
+            policy: &pol,
+            ytd: YearToDate::default(),
+            filed: true,
+            account_balance_fen: 50_000,
+        })
+        .unwrap();
         // A1 ¥5,000 eligible; B1 ¥240: ¥40 over the ceiling, ¥20 乙 share, ¥180 eligible; C1 ¥300 self-funded.
         assert_eq!(s.total_fen, 554_000);
         assert_eq!(s.eligible_fen, 518_000);
@@ -359,7 +435,13 @@ mod tests {
         assert_eq!(s.cash_fen, 554_000 - 334_400 - 50_000);
         assert_eq!(s.lines[2].fund_fen, 0);
         assert!(s.lines[2].explanation[0].starts_with("丙类"));
-        assert_eq!(s.ytd_after, YearToDate { deductible_paid_fen: 100_000, fund_paid_fen: 334_400 });
+        assert_eq!(
+            s.ytd_after,
+            YearToDate {
+                deductible_paid_fen: 100_000,
+                fund_paid_fen: 334_400
+            }
+        );
     }
 
     #[test]
@@ -367,18 +449,71 @@ mod tests {
         let cat = catalogue();
         let pol = policy();
         let lines = [line("A1", 1, 2_100_000)];
-        let filed = settle(&Inputs { lines: &lines, catalogue: &cat, policy: &pol, ytd: YearToDate { deductible_paid_fen: 100_000, fund_paid_fen: 0 }, filed: true, account_balance_fen: 0 }).unwrap();
+        let filed = settle(&Inputs {
+            lines: &lines,
+            catalogue: &cat,
+            policy: &pol,
+            ytd: YearToDate {
+                deductible_paid_fen: 100_000,
+                fund_paid_fen: 0,
+            },
+            filed: true,
+            account_balance_fen: 0,
+        })
+        .unwrap();
         // 10,000 × 80% + 11,000 × 90%.
         assert_eq!(filed.fund_fen, 800_000 + 990_000);
-        let unfiled = settle(&Inputs { lines: &lines, catalogue: &cat, policy: &pol, ytd: YearToDate { deductible_paid_fen: 100_000, fund_paid_fen: 0 }, filed: false, account_balance_fen: 0 }).unwrap();
+        let unfiled = settle(&Inputs {
+            lines: &lines,
+            catalogue: &cat,
+            policy: &pol,
+            ytd: YearToDate {
+                deductible_paid_fen: 100_000,
+                fund_paid_fen: 0,
+            },
+            filed: false,
+            account_balance_fen: 0,
+        })
+        .unwrap();
         assert_eq!(unfiled.fund_fen, 700_000 + 880_000);
         assert_eq!(unfiled.ratio_permille, 700);
-        let near_ceiling = YearToDate { deductible_paid_fen: 100_000, fund_paid_fen: 29_500_000 };
-        let capped = settle(&Inputs { lines: &lines, catalogue: &cat, policy: &pol, ytd: near_ceiling, filed: true, account_balance_fen: 0 }).unwrap();
+        let near_ceiling = YearToDate {
+            deductible_paid_fen: 100_000,
+            fund_paid_fen: 29_500_000,
+        };
+        let capped = settle(&Inputs {
+            lines: &lines,
+            catalogue: &cat,
+            policy: &pol,
+            ytd: near_ceiling,
+            filed: true,
+            account_balance_fen: 0,
+        })
+        .unwrap();
         assert_eq!(capped.fund_fen, 500_000);
         assert!(capped.capped_by_ceiling);
-        assert_eq!(settle(&Inputs { lines: &[line("X9", 1, 1)], catalogue: &cat, policy: &pol, ytd: YearToDate::default(), filed: true, account_balance_fen: 0 }), Err(SettleError::UnknownItem(0, "X9".into())));
-        assert!(matches!(settle(&Inputs { lines: &[line("A1", 0, 1)], catalogue: &cat, policy: &pol, ytd: YearToDate::default(), filed: true, account_balance_fen: 0 }), Err(SettleError::BadLine(0, _))));
+        assert_eq!(
+            settle(&Inputs {
+                lines: &[line("X9", 1, 1)],
+                catalogue: &cat,
+                policy: &pol,
+                ytd: YearToDate::default(),
+                filed: true,
+                account_balance_fen: 0
+            }),
+            Err(SettleError::UnknownItem(0, "X9".into()))
+        );
+        assert!(matches!(
+            settle(&Inputs {
+                lines: &[line("A1", 0, 1)],
+                catalogue: &cat,
+                policy: &pol,
+                ytd: YearToDate::default(),
+                filed: true,
+                account_balance_fen: 0
+            }),
+            Err(SettleError::BadLine(0, _))
+        ));
     }
 
     #[test]
@@ -409,20 +544,54 @@ mod tests {
             let b1 = rng.below(2_000_000) as i64 + 1;
             let pol = Policy {
                 deductible_fen: deductible,
-                bands: vec![Band { up_to_fen: Some(b1), ratio_permille: rng.below(1001) as u32 }, Band { up_to_fen: None, ratio_permille: rng.below(1001) as u32 }],
+                bands: vec![
+                    Band {
+                        up_to_fen: Some(b1),
+                        ratio_permille: rng.below(1001) as u32,
+                    },
+                    Band {
+                        up_to_fen: None,
+                        ratio_permille: rng.below(1001) as u32,
+                    },
+                ],
                 annual_ceiling_fen: rng.below(5_000_000) as i64,
                 unfiled_reduction_permille: rng.below(300) as u32,
                 personal_account: rng.below(2) == 0,
             };
             let codes = ["A1", "B1", "C1"];
-            let lines: Vec<BillLine> = (0..1 + rng.below(6)).map(|_| line(codes[rng.below(3) as usize], 1 + rng.below(5) as i64, rng.below(300_000) as i64)).collect();
-            let ytd = YearToDate { deductible_paid_fen: rng.below(250_000) as i64, fund_paid_fen: rng.below(6_000_000) as i64 };
-            let s = settle(&Inputs { lines: &lines, catalogue: &cat, policy: &pol, ytd, filed: rng.below(2) == 0, account_balance_fen: rng.below(100_000) as i64 }).unwrap();
+            let lines: Vec<BillLine> = (0..1 + rng.below(6))
+                .map(|_| {
+                    line(
+                        codes[rng.below(3) as usize],
+                        1 + rng.below(5) as i64,
+                        rng.below(300_000) as i64,
+                    )
+                })
+                .collect();
+            let ytd = YearToDate {
+                deductible_paid_fen: rng.below(250_000) as i64,
+                fund_paid_fen: rng.below(6_000_000) as i64,
+            };
+            let s = settle(&Inputs {
+                lines: &lines,
+                catalogue: &cat,
+                policy: &pol,
+                ytd,
+                filed: rng.below(2) == 0,
+                account_balance_fen: rng.below(100_000) as i64,
+            })
+            .unwrap();
             assert_eq!(s.fund_fen + s.account_fen + s.cash_fen, s.total_fen, "case {case}");
-            assert!(s.fund_fen <= (pol.annual_ceiling_fen - ytd.fund_paid_fen).max(0), "case {case}: ceiling");
+            assert!(
+                s.fund_fen <= (pol.annual_ceiling_fen - ytd.fund_paid_fen).max(0),
+                "case {case}: ceiling"
+            );
             assert!(s.fund_fen <= s.eligible_fen, "case {case}");
             for l in &s.lines {
-                assert!(l.fund_fen >= 0 && l.account_fen >= 0 && l.cash_fen >= 0, "case {case}: {l:?}");
+                assert!(
+                    l.fund_fen >= 0 && l.account_fen >= 0 && l.cash_fen >= 0,
+                    "case {case}: {l:?}"
+                );
                 assert_eq!(l.fund_fen + l.account_fen + l.cash_fen, l.amount_fen, "case {case}");
                 assert!(l.fund_fen <= l.eligible_fen, "case {case}");
             }

@@ -11,6 +11,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
     vec![
         Arc::new(yrd_plan::PlanModule::new()),
         Arc::new(yrd_govservice::GovServiceModule::new()),
+        Arc::new(yrd_insurance::InsuranceModule::new()),
         Arc::new(yrd_transit::TransitModule::new()),
     ]
 }
