@@ -27,6 +27,7 @@ curl -sf "$base/" | grep -q 'class="city"'
 curl -sf "$base/api/v1/plan" | grep -q '"aspects"'
 curl -sf "$base/api/v1/govservice/items" | grep -q 'YRD-GS-001'
 curl -sf "$base/api/v1/transit/loop" | grep -q 'Shanghai Hongqiao'
+curl -sf "$base/api/v1/insurance/funds" | grep -q '"310100-E"'
 echo "server ready; API description and home page served"
 
 if command -v chromium >/dev/null; then
@@ -50,6 +51,10 @@ if command -v chromium >/dev/null; then
   grep -q '长三角跨省通办' "$out/govservice-zh.html"
   browse --dump-dom "$base/lang/en?back=/transit/loop" >"$out/transit-en.html"
   grep -q 'Shanghai Hongqiao' "$out/transit-en.html"
+  browse --dump-dom "$base/lang/zh?back=/insurance" >"$out/insurance-zh.html"
+  grep -q '异地就医直接结算' "$out/insurance-zh.html"
+  browse --dump-dom "$base/lang/en?back=/insurance" >"$out/insurance-en.html"
+  grep -q 'Cross-province medical insurance' "$out/insurance-en.html"
   browse --window-size=1280,1300 --screenshot="$out/transit-loop-en.png" "$base/lang/en?back=/transit/loop" >/dev/null
   browse --window-size=1280,1200 --screenshot="$out/govservice-zh.png" "$base/lang/zh?back=/govservice" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null
