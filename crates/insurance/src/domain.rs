@@ -359,9 +359,70 @@ pub fn settle(inputs: &Inputs) -> Result<Settlement, SettleError> {
     })
 }
 
+/// What a place of treatment has billed for one item so far: the norm a new line is
+/// compared with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemNorm {
+    pub lines: i64,
+    pub amount_fen: i64,
+}
+
+/// Fewer lines than this and the norm is not yet trusted.
+pub const NORM_MIN_LINES: i64 = 30;
+/// A line costing at least this many times the item's mean is selected for review.
+pub const NORM_DEVIATION_FACTOR: i64 = 3;
+
+/// A line far above the norm for its item, as (the line's amount, the item's mean).
+pub fn deviation(amount_fen: i64, norm: ItemNorm) -> Option<(i64, i64)> {
+    if norm.lines < NORM_MIN_LINES || norm.amount_fen <= 0 {
+        return None;
+    }
+    let mean = norm.amount_fen / norm.lines;
+    // amount ≥ factor × mean, without dividing away the remainder.
+    let far = amount_fen as i128 * norm.lines as i128 >= NORM_DEVIATION_FACTOR as i128 * norm.amount_fen as i128;
+    far.then_some((amount_fen, mean))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deviation_needs_an_established_norm_and_a_large_multiple() {
+        let norm = ItemNorm {
+            lines: 30,
+            amount_fen: 30 * 1_000,
+        };
+        assert_eq!(deviation(3_000, norm), Some((3_000, 1_000)));
+        assert_eq!(deviation(2_999, norm), None);
+        assert_eq!(
+            deviation(
+                100_000,
+                ItemNorm {
+                    lines: 29,
+                    amount_fen: 29 * 1_000
+                }
+            ),
+            None
+        );
+        assert_eq!(
+            deviation(
+                100_000,
+                ItemNorm {
+                    lines: 40,
+                    amount_fen: 0
+                }
+            ),
+            None
+        );
+        // The comparison is exact even when the mean is not a whole fen.
+        let uneven = ItemNorm {
+            lines: 30,
+            amount_fen: 30 * 1_000 + 29,
+        };
+        assert_eq!(deviation(3_002, uneven), None);
+        assert_eq!(deviation(3_003, uneven), Some((3_003, 1_000)));
+    }
 
     fn catalogue() -> HashMap<String, CatalogueItem> {
         let item = |code: &str, category, share, ceiling| CatalogueItem {

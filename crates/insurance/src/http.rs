@@ -646,14 +646,29 @@ async fn statements(auth: Auth, Query(q): Query<MonthQuery>) -> ApiResult<axum::
 
 async fn reviews(auth: Auth) -> ApiResult<axum::Json<Vec<Value>>> {
     auth.require_user()?;
-    let scopes = auth.principal.scopes(MODULE, AccessLevel::Approve);
-    let rows = sqlx::query("SELECT r.settlement_id, r.reason, r.state, s.insured_fund, s.total_fen, s.fund_fen FROM ins_reviews r JOIN ins_settlements s ON s.id = r.settlement_id ORDER BY r.settlement_id DESC LIMIT 500")
-        .fetch_all(auth.db().pool())
-        .await?;
+    // A reviewer sees the claims on the funds inside their scopes; filtered before the
+    // limit so that busy provinces cannot push another's claims off the list.
+    let patterns = match auth.principal.scopes(MODULE, AccessLevel::Approve) {
+        Scopes::All => vec!["%".to_string()],
+        Scopes::Within(scopes) => scopes.iter().map(|s| s.like_pattern()).collect(),
+        Scopes::Nothing => return Ok(axum::Json(Vec::new())),
+    };
+    let clauses: Vec<String> = (1..=patterns.len())
+        .map(|n| format!("s.insured_fund LIKE ${n}"))
+        .collect();
+    let sql = format!(
+        "SELECT r.settlement_id, r.reason, r.state, s.insured_fund, s.total_fen, s.fund_fen FROM ins_reviews r JOIN ins_settlements s ON s.id = r.settlement_id \
+         WHERE {} ORDER BY r.settlement_id DESC LIMIT 500",
+        clauses.join(" OR ")
+    );
+    let mut query = sqlx::query(&sql);
+    for pattern in &patterns {
+        query = query.bind(pattern);
+    }
+    let rows = query.fetch_all(auth.db().pool()).await?;
     use sqlx::Row;
     Ok(axum::Json(
         rows.iter()
-            .filter(|r| JurisdictionCode::parse(r.get::<String, _>(3).split('-').next().unwrap_or("")).is_ok_and(|c| scopes.covers(c)))
             .map(|r| json!({"settlement": r.get::<i64, _>(0), "reason": r.get::<String, _>(1), "state": r.get::<String, _>(2), "fund": r.get::<String, _>(3), "total_fen": r.get::<i64, _>(4), "fund_fen": r.get::<i64, _>(5)}))
             .collect(),
     ))

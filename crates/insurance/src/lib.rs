@@ -47,12 +47,20 @@ impl Module for InsuranceModule {
     fn migrations(&self) -> Migrations {
         Migrations {
             module: MODULE,
-            steps: vec![Migration {
-                version: 1,
-                name: "insurance",
-                sqlite: include_str!("../migrations/0001_insurance.sqlite.sql"),
-                postgres: include_str!("../migrations/0001_insurance.postgres.sql"),
-            }],
+            steps: vec![
+                Migration {
+                    version: 1,
+                    name: "insurance",
+                    sqlite: include_str!("../migrations/0001_insurance.sqlite.sql"),
+                    postgres: include_str!("../migrations/0001_insurance.postgres.sql"),
+                },
+                Migration {
+                    version: 2,
+                    name: "item_norms",
+                    sqlite: include_str!("../migrations/0002_item_norms.sqlite.sql"),
+                    postgres: include_str!("../migrations/0002_item_norms.postgres.sql"),
+                },
+            ],
         }
     }
 

@@ -13,8 +13,8 @@ use sqlx::Row;
 use std::collections::HashMap;
 use yrd_audit::{canonical_json, sha256_hex};
 use yrd_db::{Backend, Db, DbError, Tx};
-use yrd_kernel::JurisdictionCode;
 use yrd_kernel::time::{now_db, to_db};
+use yrd_kernel::{Fen, JurisdictionCode};
 
 pub const MODULE: &str = "insurance";
 /// How long a quote holds its funds before it expires.
@@ -1108,7 +1108,8 @@ pub async fn settle(
     .fetch_one(tx.conn())
     .await?
     .get(0);
-    let review = review_reason(id, &s, review_percent);
+    let deviations = compare_with_norms(&mut tx, ctx.institution.jurisdiction.province(), &s).await?;
+    let review = review_reason(id, &s, &deviations, review_percent);
     if let Some(reason) = &review {
         sqlx::query("INSERT INTO ins_reviews (settlement_id, reason, state, at) VALUES ($1, $2, 'selected', $3)")
             .bind(id)
@@ -1145,11 +1146,53 @@ pub async fn settle(
     Ok((record, s))
 }
 
-/// Claims chosen for medical review: large bills, and a share at random (by id, so the
-/// choice is reproducible from the record).
-pub fn review_reason(id: i64, s: &Settlement, percent: u32) -> Option<String> {
+/// Compares each line with what the province of treatment has billed for the item so
+/// far, then adds the line to the norm. Items are taken in order so that concurrent
+/// settlements lock the norm rows in the same order.
+async fn compare_with_norms(tx: &mut Tx, place: JurisdictionCode, s: &Settlement) -> Result<Vec<String>, DbError> {
+    let mut lines: Vec<&domain::LineResult> = s.lines.iter().collect();
+    lines.sort_by(|a, b| a.item.cmp(&b.item));
+    let place = place.to_string();
+    let mut deviations = Vec::new();
+    for line in lines {
+        let norm = sqlx::query("SELECT lines, amount_fen FROM ins_item_norms WHERE place = $1 AND item = $2")
+            .bind(&place)
+            .bind(&line.item)
+            .fetch_optional(tx.conn())
+            .await?
+            .map(|r| domain::ItemNorm {
+                lines: r.get(0),
+                amount_fen: r.get(1),
+            })
+            .unwrap_or_default();
+        if let Some((amount, mean)) = domain::deviation(line.amount_fen, norm) {
+            deviations.push(format!("{} {} (norm {})", line.item, Fen(amount), Fen(mean)));
+        }
+        sqlx::query(
+            "INSERT INTO ins_item_norms (place, item, lines, amount_fen) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (place, item) DO UPDATE SET lines = ins_item_norms.lines + 1, amount_fen = ins_item_norms.amount_fen + excluded.amount_fen",
+        )
+        .bind(&place)
+        .bind(&line.item)
+        .bind(line.amount_fen)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(deviations)
+}
+
+/// Claims chosen for medical review: large bills, lines far above the norm for their
+/// item, and a share at random (by id, so the choice is reproducible from the record).
+pub fn review_reason(id: i64, s: &Settlement, deviations: &[String], percent: u32) -> Option<String> {
     if s.total_fen >= 5_000_000 {
         return Some("amount: ¥50,000 or more".into());
+    }
+    if !deviations.is_empty() {
+        return Some(format!(
+            "deviation: at least {}× the norm for the item: {}",
+            domain::NORM_DEVIATION_FACTOR,
+            deviations.join("; ")
+        ));
     }
     let draw = u64::from_le_bytes(Sha256::digest(id.to_le_bytes())[..8].try_into().expect("8 bytes")) % 100;
     (draw < percent as u64).then(|| format!("random ({percent}%)"))

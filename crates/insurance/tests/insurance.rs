@@ -725,3 +725,58 @@ async fn the_demo_loads_and_the_pages_render() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn lines_far_above_the_norm_for_their_item_are_selected_for_review() {
+    for f in fixtures().await {
+        let settle = async |i: usize, quantity: i64| {
+            let number = visit(&f, &format!("n{i}"), "2026-10-05").await;
+            let lines = json!([{"item": "S001", "quantity": quantity, "unit_price_fen": 3_000}]);
+            assert_eq!(bill(&f, &number, &format!("nb{i}"), lines).await.status, StatusCode::OK);
+            let reply = f
+                .app
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/insurance/visits/{number}/settle"),
+                    Some(&f.desk),
+                    Some(&routing(&format!("ns{i}"), "H3101A")),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["settlement_id"].as_i64().unwrap()
+        };
+        // Until the item has a norm of 30 lines, nothing is compared.
+        let early = settle(0, 4).await;
+        for i in 1..=30 {
+            settle(i, 1).await;
+        }
+        let usual = settle(31, 2).await;
+        let unusual = settle(32, 4).await;
+        let reviewer = f
+            .app
+            .user_with_token("hf.reviewer", false, &[("insurance", Approve, "3401")])
+            .await;
+        let reviews = f.app.get("/api/v1/insurance/reviews", Some(&reviewer)).await.body;
+        let reason = |id: i64| {
+            reviews
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["settlement"] == id)
+                .map(|r| r["reason"].as_str().unwrap().to_string())
+        };
+        // ¥60.00 against a norm of ¥32.90 (31 lines) is under 3×; ¥120.00 against ¥33.75 is over.
+        let selected = reason(unusual).expect("the unusual line is selected");
+        assert!(selected.starts_with("deviation"), "{selected}");
+        assert!(selected.contains("S001 ¥120.00"), "{selected}");
+        assert!(!reason(usual).unwrap_or_default().starts_with("deviation"));
+        assert!(!reason(early).unwrap_or_default().starts_with("deviation"));
+        let shanghai = f
+            .app
+            .user_with_token("sh.reviewer", false, &[("insurance", Approve, "31")])
+            .await;
+        let theirs = f.app.get("/api/v1/insurance/reviews", Some(&shanghai)).await.body;
+        assert_eq!(theirs, json!([]), "Hefei's claims are reviewed by Hefei's fund only");
+        f.app.finish().await;
+    }
+}
