@@ -34,11 +34,16 @@ pub fn routes() -> ApiRoutes {
         .get("/funds", Doc::new("Insurance funds (pooling regions and schemes)").response::<Vec<Fund>>().public(), list_funds)
         .put("/funds/{code}", Doc::new("Create or change a fund (admin over its jurisdiction)").body::<Fund>(), put_fund)
         .get("/institutions", Doc::new("Designated institutions").response::<Vec<Institution>>().public(), list_institutions)
-        .post("/institutions", Doc::new("Apply for designation (write over the institution's jurisdiction)").body::<Institution>(), apply_institution)
+        .post("/institutions", Doc::new("Apply for designation (write over the institution's jurisdiction); `networked` is ignored: the bureau sets it").body::<Institution>(), apply_institution)
         .post(
             "/institutions/{code}/status",
             Doc::new("Move an institution through review, designation, suspension, revocation (approve over its jurisdiction)").body::<StatusInput>(),
             institution_status,
+        )
+        .put(
+            "/institutions/{code}/networked",
+            Doc::new("Connect an institution to cross-province settlement or take it off; an application only asks for it (approve over its jurisdiction)").body::<NetworkedInput>(),
+            institution_networked,
         )
         .post("/persons", Doc::new("Enrol an insured person (write over the fund's jurisdiction)").body::<PersonInput>().created::<service::Person>(), enrol)
         .post("/persons/lookup", Doc::new("Find an insured person by national ID (read over the fund's jurisdiction)").body::<LookupInput>().response::<PersonView>(), lookup_person)
@@ -69,6 +74,24 @@ async fn require_fund(auth: &Auth, level: AccessLevel, fund_code: &str) -> ApiRe
     Ok(fund)
 }
 
+/// The person with this ID if the caller may act on their fund at `level`. Someone
+/// insured in another fund answers like no one (the refusal is still audited), so IDs
+/// cannot be probed across funds.
+async fn person_in_scope(auth: &Auth, level: AccessLevel, national_id: &str) -> ApiResult<Option<service::Person>> {
+    auth.require_user()?;
+    let Some(person) = service::person_by_id(auth.db(), national_id).await? else {
+        return Ok(None);
+    };
+    let Some(fund) = service::fund(auth.db(), &person.fund).await? else {
+        return Ok(None);
+    };
+    match auth.require(MODULE, level, Some(fund.jurisdiction)).await {
+        Ok(()) => Ok(Some(person)),
+        Err(ApiError::Forbidden(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 async fn list_funds(auth: Auth) -> ApiResult<axum::Json<Vec<Fund>>> {
     Ok(axum::Json(service::funds(auth.db()).await?))
 }
@@ -85,9 +108,11 @@ async fn list_institutions(auth: Auth) -> ApiResult<axum::Json<Vec<Institution>>
     Ok(axum::Json(service::institutions(auth.db(), 5000).await?))
 }
 
-async fn apply_institution(auth: Auth, Json(inst): Json<Institution>) -> ApiResult<StatusCode> {
+async fn apply_institution(auth: Auth, Json(mut inst): Json<Institution>) -> ApiResult<StatusCode> {
     auth.require(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
         .await?;
+    // Only the bureau connects an institution to cross-province settlement.
+    inst.networked = false;
     service::apply_institution(auth.db(), &auth.actor(), &inst).await?;
     Ok(StatusCode::CREATED)
 }
@@ -111,6 +136,26 @@ async fn institution_status(
     auth.require(MODULE, AccessLevel::Approve, Some(inst.jurisdiction))
         .await?;
     service::set_institution_status(auth.db(), &auth.actor(), &code, &input.status, input.reason.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkedInput {
+    pub networked: bool,
+}
+
+async fn institution_networked(
+    auth: Auth,
+    Path(code): Path<String>,
+    Json(input): Json<NetworkedInput>,
+) -> ApiResult<StatusCode> {
+    let inst = service::institution(auth.db(), &code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("institution {code}")))?;
+    auth.require(MODULE, AccessLevel::Approve, Some(inst.jurisdiction))
+        .await?;
+    service::set_networked(auth.db(), &auth.actor(), &code, input.networked).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,11 +197,9 @@ pub struct PersonView {
 }
 
 async fn lookup_person(auth: Auth, Json(input): Json<LookupInput>) -> ApiResult<axum::Json<PersonView>> {
-    auth.require_user()?;
-    let person = service::person_by_id(auth.db(), &input.national_id)
+    let person = person_in_scope(&auth, AccessLevel::Read, &input.national_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("no insured person with this ID".into()))?;
-    require_fund(&auth, AccessLevel::Read, &person.fund).await?;
+        .ok_or_else(|| ApiError::NotFound("no insured person with this ID in your funds".into()))?;
     let filings = service::filings(auth.db(), person.id).await?;
     Ok(axum::Json(PersonView { person, filings }))
 }
@@ -170,10 +213,9 @@ pub struct FilingInput {
 }
 
 async fn file(auth: Auth, Json(input): Json<FilingInput>) -> ApiResult<StatusCode> {
-    let person = service::person_by_id(auth.db(), &input.national_id)
+    let person = person_in_scope(&auth, AccessLevel::Write, &input.national_id)
         .await?
-        .ok_or_else(|| ApiError::invalid("national_id", "no insured person with this ID"))?;
-    require_fund(&auth, AccessLevel::Write, &person.fund).await?;
+        .ok_or_else(|| ApiError::invalid("national_id", "no insured person with this ID in your funds"))?;
     service::file(auth.db(), &auth.actor(), &person, &input.filing).await?;
     Ok(StatusCode::CREATED)
 }
@@ -278,11 +320,13 @@ async fn person_for(
     Ok(person)
 }
 
-/// Runs a point-of-care call once per message id.
+/// Runs a point-of-care call once per message id of an institution. The caller must act
+/// for the institution before anything, a stored answer included, is returned; the id is
+/// claimed before the call runs, so two copies of one message sent together run once.
 async fn once<F, Fut>(
     auth: &Auth,
     endpoint: &str,
-    message_id: &str,
+    routing: &Routing,
     body: &Value,
     run: F,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)>
@@ -290,17 +334,25 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ApiResult<(StatusCode, Value)>>,
 {
-    if let Some((status, response)) = service::replay(auth.db(), message_id, endpoint, body).await? {
+    desk(auth, routing).await?;
+    let key = service::MessageKey::new(&routing.fixmedins_code, &routing.message_id)?;
+    if let service::Claim::Answered(status, response) = service::claim(auth.db(), &key, endpoint, body).await? {
         return Ok((
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             axum::Json(response),
         ));
     }
-    let (status, response) = run().await?;
-    let mut tx = auth.db().begin().await?;
-    service::remember(&mut tx, message_id, endpoint, body, status.as_u16(), &response).await?;
-    tx.commit().await?;
-    Ok((status, axum::Json(response)))
+    match run().await {
+        Ok((status, response)) => {
+            service::answer(auth.db(), &key, status.as_u16(), &response).await?;
+            Ok((status, axum::Json(response)))
+        }
+        Err(error) => {
+            // A refused message may be corrected and sent again under the same id.
+            service::release(auth.db(), &key).await?;
+            Err(error)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -313,7 +365,7 @@ pub struct EligibilityInput {
 
 async fn eligibility(auth: Auth, Json(input): Json<EligibilityInput>) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, "eligibility", &input.routing.message_id.clone(), &body, || async {
+    once(&auth, "eligibility", &input.routing, &body, || async {
         let inst = desk(&auth, &input.routing).await?;
         let person = person_for(&auth, &input.routing, &input.national_id, &inst).await?;
         let today = chrono::Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
@@ -336,9 +388,10 @@ pub struct VisitInput {
 
 async fn register_visit(auth: Auth, Json(input): Json<VisitInput>) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, "visit", &input.routing.message_id.clone(), &body, || async {
+    once(&auth, "visit", &input.routing, &body, || async {
         let inst = desk(&auth, &input.routing).await?;
         let person = person_for(&auth, &input.routing, &input.national_id, &inst).await?;
+        service::check_treatment_date(input.treated_on)?;
         let mut tx = auth.db().begin().await?;
         let visit = service::register_visit(&mut tx, &person, &inst, input.kind, input.treated_on).await?;
         service::audit(
@@ -384,50 +437,44 @@ async fn bill(
     Json(input): Json<BillInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(
-        &auth,
-        &format!("bill:{number}"),
-        &input.routing.message_id.clone(),
-        &body,
-        || async {
-            let visit = load_visit(&auth, &number, &input.routing).await?;
-            if !matches!(visit.state.as_str(), "registered" | "billed" | "quoted") {
-                return Err(ApiError::Conflict(format!("visit {number} is {}", visit.state)));
+    once(&auth, &format!("bill:{number}"), &input.routing, &body, || async {
+        let visit = load_visit(&auth, &number, &input.routing).await?;
+        if !matches!(visit.state.as_str(), "registered" | "billed" | "quoted") {
+            return Err(ApiError::Conflict(format!("visit {number} is {}", visit.state)));
+        }
+        if input.lines.is_empty() || input.lines.len() > 500 {
+            return Err(ApiError::invalid("lines", "1 to 500 lines"));
+        }
+        let inst = service::institution(auth.db(), &visit.institution)
+            .await?
+            .ok_or_else(|| ApiError::internal("institution vanished"))?;
+        let catalogue = service::catalogue(auth.db(), inst.jurisdiction).await?;
+        for (i, line) in input.lines.iter().enumerate() {
+            if !catalogue.contains_key(&line.item) {
+                return Err(ApiError::invalid(
+                    &format!("lines/{i}/item"),
+                    format!("'{}' is not in the catalogue of the place of treatment", line.item),
+                ));
             }
-            if input.lines.is_empty() || input.lines.len() > 500 {
-                return Err(ApiError::invalid("lines", "1 to 500 lines"));
-            }
-            let inst = service::institution(auth.db(), &visit.institution)
-                .await?
-                .ok_or_else(|| ApiError::internal("institution vanished"))?;
-            let catalogue = service::catalogue(auth.db(), inst.jurisdiction).await?;
-            for (i, line) in input.lines.iter().enumerate() {
-                if !catalogue.contains_key(&line.item) {
-                    return Err(ApiError::invalid(
-                        &format!("lines/{i}/item"),
-                        format!("'{}' is not in the catalogue of the place of treatment", line.item),
-                    ));
-                }
-            }
-            let mut tx = auth.db().begin().await?;
-            sqlx::query("UPDATE ins_visits SET lines = $1, state = 'billed' WHERE id = $2")
-                .bind(serde_json::to_string(&input.lines).unwrap_or_default())
-                .bind(visit.id)
-                .execute(tx.conn())
-                .await?;
-            service::audit(
-                &mut tx,
-                &auth.actor(),
-                "visit.bill",
-                number.clone(),
-                Some(inst.jurisdiction),
-                json!({"lines": input.lines.len()}),
-            )
+        }
+        let mut tx = auth.db().begin().await?;
+        sqlx::query("UPDATE ins_visits SET lines = $1, state = 'billed' WHERE id = $2")
+            .bind(serde_json::to_string(&input.lines).unwrap_or_default())
+            .bind(visit.id)
+            .execute(tx.conn())
             .await?;
-            tx.commit().await?;
-            Ok((StatusCode::OK, json!({"visit": number, "lines": input.lines.len()})))
-        },
-    )
+        service::audit(
+            &mut tx,
+            &auth.actor(),
+            "visit.bill",
+            number.clone(),
+            Some(inst.jurisdiction),
+            json!({"lines": input.lines.len()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((StatusCode::OK, json!({"visit": number, "lines": input.lines.len()})))
+    })
     .await
 }
 
@@ -444,20 +491,14 @@ async fn quote(
     Json(input): Json<MessageInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(
-        &auth,
-        &format!("quote:{number}"),
-        &input.routing.message_id.clone(),
-        &body,
-        || async {
-            let visit = load_visit(&auth, &number, &input.routing).await?;
-            let (settlement, posting) = service::quote(auth.db(), &auth.actor(), &visit).await?;
-            Ok((
-                StatusCode::OK,
-                json!({"visit": number, "hold": posting, "settlement": settlement}),
-            ))
-        },
-    )
+    once(&auth, &format!("quote:{number}"), &input.routing, &body, || async {
+        let visit = load_visit(&auth, &number, &input.routing).await?;
+        let (settlement, posting) = service::quote(auth.db(), &auth.actor(), &visit).await?;
+        Ok((
+            StatusCode::OK,
+            json!({"visit": number, "hold": posting, "settlement": settlement}),
+        ))
+    })
     .await
 }
 
@@ -467,20 +508,14 @@ async fn settle(
     Json(input): Json<MessageInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(
-        &auth,
-        &format!("settle:{number}"),
-        &input.routing.message_id.clone(),
-        &body,
-        || async {
-            let visit = load_visit(&auth, &number, &input.routing).await?;
-            let (record, settlement) = service::settle(auth.db(), &auth.actor(), &visit, REVIEW_PERCENT).await?;
-            Ok((
-                StatusCode::OK,
-                json!({"settlement_id": record.id, "review": record.review, "settlement": settlement}),
-            ))
-        },
-    )
+    once(&auth, &format!("settle:{number}"), &input.routing, &body, || async {
+        let visit = load_visit(&auth, &number, &input.routing).await?;
+        let (record, settlement) = service::settle(auth.db(), &auth.actor(), &visit, REVIEW_PERCENT).await?;
+        Ok((
+            StatusCode::OK,
+            json!({"settlement_id": record.id, "review": record.review, "settlement": settlement}),
+        ))
+    })
     .await
 }
 
@@ -501,26 +536,20 @@ async fn reverse(
         .parse()
         .map_err(|_| ApiError::bad_request("id", "a settlement id is a number"))?;
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(
-        &auth,
-        &format!("reverse:{id}"),
-        &input.routing.message_id.clone(),
-        &body,
-        || async {
-            let record = service::settlement(auth.db(), id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("settlement {id}")))?;
-            if record.institution != input.routing.fixmedins_code {
-                return Err(ApiError::invalid(
-                    "fixmedins_code",
-                    "the settlement belongs to another institution",
-                ));
-            }
-            desk(&auth, &input.routing).await?;
-            let reversal = service::reverse(auth.db(), &auth.actor(), id, &input.reason).await?;
-            Ok((StatusCode::OK, json!({"reversal_id": reversal})))
-        },
-    )
+    once(&auth, &format!("reverse:{id}"), &input.routing, &body, || async {
+        let record = service::settlement(auth.db(), id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("settlement {id}")))?;
+        if record.institution != input.routing.fixmedins_code {
+            return Err(ApiError::invalid(
+                "fixmedins_code",
+                "the settlement belongs to another institution",
+            ));
+        }
+        desk(&auth, &input.routing).await?;
+        let reversal = service::reverse(auth.db(), &auth.actor(), id, &input.reason).await?;
+        Ok((StatusCode::OK, json!({"reversal_id": reversal})))
+    })
     .await
 }
 

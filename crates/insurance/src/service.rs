@@ -17,6 +17,9 @@ use yrd_kernel::time::{now_db, to_db};
 use yrd_kernel::{Fen, JurisdictionCode};
 
 pub const MODULE: &str = "insurance";
+/// Bounds that keep every ledger sum far inside i64.
+pub const MAX_PREPAYMENT_FEN: i64 = 1_000_000_000_000;
+pub const MAX_ACCOUNT_FEN: i64 = 10_000_000_000;
 /// How long a quote holds its funds before it expires.
 pub const QUOTE_MINUTES: i64 = 30;
 
@@ -370,6 +373,32 @@ pub async fn set_institution_status(
     Ok(())
 }
 
+/// Connects an institution to, or takes it off, the cross-province settlement network.
+/// An application only asks for it; the bureau decides here.
+pub async fn set_networked(db: &Db, actor: &str, code: &str, networked: bool) -> Result<(), InsError> {
+    let inst = institution(db, code)
+        .await?
+        .ok_or_else(|| InsError::NotFound(format!("institution {code}")))?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE ins_institutions SET networked = $1, updated_at = $2 WHERE code = $3")
+        .bind(i64::from(networked))
+        .bind(now_db())
+        .bind(code)
+        .execute(tx.conn())
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        "institution.networked",
+        code.into(),
+        Some(inst.jurisdiction),
+        json!({"from": inst.networked, "to": networked}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn institution_from_row(r: &yrd_db::AnyRow) -> Option<Institution> {
     Some(Institution {
         code: r.get(0),
@@ -422,8 +451,8 @@ pub async fn enrol(
     if name.trim().is_empty() {
         return Err(invalid("name", "required"));
     }
-    if account_balance_fen < 0 {
-        return Err(invalid("account_balance_fen", "must not be negative"));
+    if !(0..=MAX_ACCOUNT_FEN).contains(&account_balance_fen) {
+        return Err(invalid("account_balance_fen", "0 to ¥100,000,000"));
     }
     let f = fund(db, fund_code)
         .await?
@@ -683,45 +712,90 @@ pub async fn policy_on(
 // ---------------------------------------------------------------------------------------
 // Idempotent point-of-care messages
 
-/// A stored answer for a message id: the same body gets the same answer, another body
-/// under the same id is refused.
-pub async fn replay(db: &Db, message_id: &str, endpoint: &str, body: &Value) -> Result<Option<(u16, Value)>, InsError> {
-    if message_id.trim().is_empty() || message_id.len() > 64 {
-        return Err(invalid("message_id", "1 to 64 characters, unique per message"));
+/// A point-of-care message id, unique per institution.
+pub struct MessageKey(String);
+
+impl MessageKey {
+    pub fn new(institution: &str, message_id: &str) -> Result<Self, InsError> {
+        if message_id.trim().is_empty() || message_id.len() > 64 {
+            return Err(invalid("message_id", "1 to 64 characters, unique per message"));
+        }
+        Ok(Self(format!("{institution}/{message_id}")))
     }
-    let row = sqlx::query("SELECT endpoint, body_sha256, status, response FROM ins_messages WHERE message_id = $1")
-        .bind(message_id)
-        .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let digest = sha256_hex(canonical_json(body).as_bytes());
-    if row.get::<String, _>(0) != endpoint || row.get::<String, _>(1) != digest {
-        return Err(InsError::Conflict(format!(
-            "message id '{message_id}' was used for a different message"
-        )));
-    }
-    Ok(Some((
-        row.get::<i64, _>(2) as u16,
-        serde_json::from_str(&row.get::<String, _>(3)).unwrap_or(Value::Null),
-    )))
 }
 
-pub async fn remember(
-    tx: &mut Tx,
-    message_id: &str,
-    endpoint: &str,
-    body: &Value,
-    status: u16,
-    response: &Value,
-) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO ins_messages (message_id, endpoint, body_sha256, status, response, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(message_id)
+pub enum Claim {
+    /// The id is new (or its earlier attempt was abandoned): run the call.
+    Claimed,
+    /// The same message was answered before: send the same answer.
+    Answered(u16, Value),
+}
+
+/// How long an unanswered claim blocks its id; after that a retry takes it over (the
+/// node that claimed it died mid-call).
+const CLAIM_SECONDS: i64 = 120;
+
+pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> Result<Claim, InsError> {
+    let digest = sha256_hex(canonical_json(body).as_bytes());
+    let inserted = sqlx::query("INSERT INTO ins_messages (message_id, endpoint, body_sha256, status, response, at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (message_id) DO NOTHING")
+        .bind(&key.0)
         .bind(endpoint)
-        .bind(sha256_hex(canonical_json(body).as_bytes()))
+        .bind(&digest)
+        .bind(now_db())
+        .execute(db.pool())
+        .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::Claimed);
+    }
+    let row = sqlx::query("SELECT endpoint, body_sha256, status, response, at FROM ins_messages WHERE message_id = $1")
+        .bind(&key.0)
+        .fetch_one(db.pool())
+        .await?;
+    if row.get::<String, _>(0) != endpoint || row.get::<String, _>(1) != digest {
+        return Err(InsError::Conflict(
+            "message_id: this id was used for a different message".into(),
+        ));
+    }
+    let status: i64 = row.get(2);
+    if status != 0 {
+        return Ok(Claim::Answered(
+            status as u16,
+            serde_json::from_str(&row.get::<String, _>(3)).unwrap_or(Value::Null),
+        ));
+    }
+    let claimed_at: String = row.get(4);
+    let stale = to_db(Utc::now() - chrono::Duration::seconds(CLAIM_SECONDS));
+    let taken =
+        sqlx::query("UPDATE ins_messages SET at = $1 WHERE message_id = $2 AND status = 0 AND at = $3 AND at < $4")
+            .bind(now_db())
+            .bind(&key.0)
+            .bind(&claimed_at)
+            .bind(&stale)
+            .execute(db.pool())
+            .await?;
+    if taken.rows_affected() == 1 {
+        return Ok(Claim::Claimed);
+    }
+    Err(InsError::Conflict(
+        "message_id: this message is being processed; send it again shortly".into(),
+    ))
+}
+
+pub async fn answer(db: &Db, key: &MessageKey, status: u16, response: &Value) -> Result<(), DbError> {
+    sqlx::query("UPDATE ins_messages SET status = $1, response = $2, at = $3 WHERE message_id = $4")
         .bind(status as i64)
         .bind(response.to_string())
         .bind(now_db())
-        .execute(tx.conn())
+        .bind(&key.0)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn release(db: &Db, key: &MessageKey) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM ins_messages WHERE message_id = $1 AND status = 0")
+        .bind(&key.0)
+        .execute(db.pool())
         .await?;
     Ok(())
 }
@@ -763,6 +837,19 @@ pub async fn visit(db: &Db, number: &str) -> Result<Option<Visit>, DbError> {
             state: r.get(7),
         })
     }))
+}
+
+/// A visit is registered on or after its treatment date, and no earlier than 2000.
+pub fn check_treatment_date(treated_on: NaiveDate) -> Result<(), InsError> {
+    let today = Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
+    let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
+    if treated_on > today || treated_on < earliest {
+        return Err(invalid(
+            "treated_on",
+            format!("a date from 2000-01-01 to today ({today})"),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn register_visit(
@@ -833,6 +920,14 @@ pub async fn context(db: &Db, visit: &Visit) -> Result<Context, InsError> {
     let institution = institution(db, &visit.institution)
         .await?
         .ok_or_else(|| InsError::NotFound(format!("institution {}", visit.institution)))?;
+    // Checked again here: the bureau may have taken the institution off the network
+    // since the visit was registered.
+    if fund.jurisdiction.province() != institution.jurisdiction.province() && !institution.networked {
+        return Err(InsError::Conflict(format!(
+            "institution {} is not networked for cross-province settlement",
+            institution.code
+        )));
+    }
     let policy = policy_on(db, &fund.code, institution.level, visit.kind, visit.treated_on)
         .await?
         .ok_or_else(|| {
@@ -1245,7 +1340,7 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
     }
     let visit_row = sqlx::query("SELECT v.id, v.person_id, v.treated_on FROM ins_visits v JOIN ins_settlements s ON s.visit_id = v.id WHERE s.id = $1").bind(id).fetch_one(tx.conn()).await?;
     let (visit_id, person, treated_on): (i64, i64, String) = (visit_row.get(0), visit_row.get(1), visit_row.get(2));
-    let year: i32 = treated_on[..4].parse().unwrap_or(0);
+    let year = NaiveDate::parse_from_str(&treated_on, "%Y-%m-%d").map_or(0, |d| d.year());
     let s: Settlement = serde_json::from_value(record.result.clone()).map_err(|e| InsError::Conflict(e.to_string()))?;
     let ytd = lock_ytd(&mut tx, person, year).await?;
     sqlx::query("UPDATE ins_ytd SET deductible_paid_fen = $1, fund_paid_fen = $2 WHERE person_id = $3 AND year = $4")
@@ -1355,8 +1450,8 @@ pub async fn ledger_balances(db: &Db) -> Result<bool, DbError> {
 }
 
 pub async fn prepay(db: &Db, actor: &str, fund_code: &str, amount_fen: i64) -> Result<(), InsError> {
-    if amount_fen <= 0 {
-        return Err(invalid("amount_fen", "must be positive"));
+    if !(1..=MAX_PREPAYMENT_FEN).contains(&amount_fen) {
+        return Err(invalid("amount_fen", "1 fen to ¥10,000,000,000 in one prepayment"));
     }
     let f = fund(db, fund_code)
         .await?

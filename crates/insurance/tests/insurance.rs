@@ -409,7 +409,8 @@ async fn bad_input_is_refused_and_nothing_is_posted() {
                 )
                 .await
                 .status,
-            StatusCode::FORBIDDEN
+            StatusCode::NOT_FOUND,
+            "another fund's person answers like no one"
         );
         assert_eq!(
             f.app
@@ -444,6 +445,60 @@ async fn bad_input_is_refused_and_nothing_is_posted() {
                 .error_paths(),
             ["national_id"]
         );
+        let huge = json!({"fund": "340100-E", "amount_fen": i64::MAX});
+        let reply = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/insurance/prepayments",
+                Some(&hf_admin),
+                Some(&huge),
+            )
+            .await;
+        assert_eq!(reply.error_paths(), ["amount_fen"]);
+        let future = with(
+            routing("b9", "H3101A"),
+            json!({"national_id": f.national_id, "kind": "outpatient", "treated_on": "2999-01-01"}),
+        );
+        let reply = f
+            .app
+            .call(Method::POST, "/api/v1/insurance/visits", Some(&f.desk), Some(&future))
+            .await;
+        assert_eq!(reply.error_paths(), ["treated_on"]);
+
+        // A stored answer goes only to a caller who acts for the institution.
+        let asked = with(routing("b10", "H3101A"), json!({"national_id": f.national_id}));
+        let first = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/insurance/eligibility",
+                Some(&f.desk),
+                Some(&asked),
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::OK);
+        let again = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/insurance/eligibility",
+                Some(&f.desk),
+                Some(&asked),
+            )
+            .await;
+        assert_eq!(again.body, first.body, "a retry gets the first answer");
+        for stranger in [None, Some(js_desk.as_str())] {
+            let replayed = f
+                .app
+                .call(Method::POST, "/api/v1/insurance/eligibility", stranger, Some(&asked))
+                .await;
+            assert!(
+                matches!(replayed.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                "{:?}",
+                replayed.body
+            );
+        }
         f.app.finish().await;
     }
 }
@@ -657,6 +712,48 @@ async fn institutions_follow_their_workflow_and_feed_the_plan() {
             indicator.current(None).await.unwrap(),
             1.0,
             "one networked, designated institution"
+        );
+        // An applicant cannot put itself on the cross-province network; the bureau does.
+        let application = json!({"code": "H3101N", "name": "新医院", "jurisdiction": "310100", "level": 2, "types": ["inpatient"], "networked": true, "status": "applied"});
+        let applied = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/insurance/institutions",
+                Some(&f.desk),
+                Some(&application),
+            )
+            .await;
+        assert_eq!(applied.status, StatusCode::CREATED, "{:?}", applied.body);
+        assert!(
+            !service::institution(&f.app.db, "H3101N")
+                .await
+                .unwrap()
+                .unwrap()
+                .networked
+        );
+        let connect = json!({"networked": true});
+        let path = "/api/v1/insurance/institutions/H3101N/networked";
+        assert_eq!(
+            f.app
+                .call(Method::PUT, path, Some(&f.desk), Some(&connect))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            f.app
+                .call(Method::PUT, path, Some(&bureau), Some(&connect))
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert!(
+            service::institution(&f.app.db, "H3101N")
+                .await
+                .unwrap()
+                .unwrap()
+                .networked
         );
         let suspend = json!({"status": "suspended", "reason": "违规收费"});
         assert_eq!(
