@@ -30,14 +30,32 @@ fn province_name(page: &Page, code: &str) -> String {
 
 async fn dashboard(page: Page) -> Result<Response, ApiError> {
     let db = page.auth.db().clone();
-    let pairs = service::stats(&db).await?;
-    let statements = service::statements(&db, None).await?;
-    let prepaid = service::balances(&db, "prepaid:").await?;
-    let total_prepaid: i64 = prepaid.iter().map(|b| b.posted_fen).sum();
+    // Each reader sees the figures of the funds and places inside their scopes; a
+    // visitor who is not signed in sees none.
+    let scopes = page.auth.principal.scopes(MODULE, AccessLevel::Read);
+    let within = |code: &str| JurisdictionCode::parse(code).is_ok_and(|c| scopes.covers(c));
+    let fund_within = |fund: &str| within(fund.split('-').next().unwrap_or(""));
+    let pairs: Vec<_> = service::stats(&db)
+        .await?
+        .into_iter()
+        .filter(|p| within(&p.insured) || within(&p.treated))
+        .collect();
+    let statements: Vec<_> = service::statements(&db, None)
+        .await?
+        .into_iter()
+        .filter(|s| fund_within(&s.debtor_fund) || within(&s.creditor_place))
+        .collect();
+    let total_prepaid: i64 = service::balances(&db, "prepaid:")
+        .await?
+        .iter()
+        .filter(|b| fund_within(b.account.trim_start_matches("prepaid:")))
+        .map(|b| b.posted_fen)
+        .sum();
     let max = pairs.iter().map(|p| p.fund_fen).max().unwrap_or(1).max(1);
     let body = html! {
         p.lead { (page.t("ins.lead")) }
         p { a href="/insurance/desk" { (page.t("ins.desk")) " →" } " · " a href="/insurance/institutions" { (page.t("ins.registry")) " →" } }
+        @if scopes == yrd_auth::Scopes::Nothing { p { (page.t("ins.sign_in_for_figures")) } }
         p.totals { (page.t("ins.prepaid_total")) ": " strong { (Fen(total_prepaid)) } " · " (page.t("ins.statements")) ": " strong { (statements.len()) } }
         h2 { (page.t("ins.pairs")) }
         (table(&[page.t("ins.insured_in"), page.t("ins.treated_in"), page.t("ins.settlements"), page.t("ins.total"), page.t("ins.fund_paid"), ""], html! {

@@ -817,8 +817,27 @@ async fn the_demo_loads_and_the_pages_render() {
                     .await
                     .unwrap();
                 assert_eq!(page.status(), StatusCode::OK, "{path}");
+                if path == "/insurance" {
+                    let html = page.text().await.unwrap();
+                    assert!(html.contains(r#"<td class="mono">"#), "the office sees the statements");
+                }
             }
         }
+        let anonymous = app
+            .client
+            .get(app.url("/insurance"))
+            .header("cookie", "yrd_lang=en")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(anonymous.contains("Sign in to see the figures"));
+        assert!(
+            !anonymous.contains(r#"<td class="mono">"#),
+            "no statements for visitors"
+        );
         app.finish().await;
     }
 }
