@@ -1338,6 +1338,18 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
     if changed.rows_affected() == 0 {
         return Err(InsError::Conflict(format!("settlement {id} is already reversed")));
     }
+    // A rejected claim has already given money back to the fund; reversing it too
+    // would refund twice. (review() takes the same row lock, so one of the two wins.)
+    if sqlx::query("SELECT 1 FROM ins_reviews WHERE settlement_id = $1 AND state = 'rejected'")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .is_some()
+    {
+        return Err(InsError::Conflict(format!(
+            "settlement {id} was rejected in review and corrected; it cannot be reversed"
+        )));
+    }
     let visit_row = sqlx::query("SELECT v.id, v.person_id, v.treated_on FROM ins_visits v JOIN ins_settlements s ON s.visit_id = v.id WHERE s.id = $1").bind(id).fetch_one(tx.conn()).await?;
     let (visit_id, person, treated_on): (i64, i64, String) = (visit_row.get(0), visit_row.get(1), visit_row.get(2));
     let year = NaiveDate::parse_from_str(&treated_on, "%Y-%m-%d").map_or(0, |d| d.year());
@@ -1370,11 +1382,13 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
     let posting = post(&mut tx, "reversal", &record.visit, "posted", &transfers).await?;
     let reversal: i64 = sqlx::query(
         "INSERT INTO ins_settlements (visit_id, kind, original_id, insured_fund, institution, treatment_place, total_fen, fund_fen, account_fen, cash_fen, result, posting_id, month, settled_at, reversed) \
-         SELECT visit_id, 'reversal', id, insured_fund, institution, treatment_place, -total_fen, -fund_fen, -account_fen, -cash_fen, result, $1, month, $2, 1 FROM ins_settlements WHERE id = $3 RETURNING id",
+         SELECT visit_id, 'reversal', id, insured_fund, institution, treatment_place, -total_fen, -fund_fen, -account_fen, -cash_fen, result, $1, $4, $2, 1 FROM ins_settlements WHERE id = $3 RETURNING id",
     )
     .bind(posting)
     .bind(now_db())
     .bind(id)
+    // In the month it happens: the original's month may already be cleared.
+    .bind(Utc::now().with_timezone(&yrd_kernel::time::shanghai()).format("%Y-%m").to_string())
     .fetch_one(tx.conn())
     .await?
     .get(0);
@@ -1767,6 +1781,18 @@ pub async fn review(
         return Err(InsError::Conflict(format!(
             "settlement {settlement_id} is not awaiting review"
         )));
+    }
+    if !confirm {
+        // Locks the settlement against a reversal running at the same time.
+        let open = sqlx::query("UPDATE ins_settlements SET reversed = reversed WHERE id = $1 AND reversed = 0")
+            .bind(settlement_id)
+            .execute(tx.conn())
+            .await?;
+        if open.rows_affected() == 0 {
+            return Err(InsError::Conflict(format!(
+                "settlement {settlement_id} was reversed; the institution has already refunded it"
+            )));
+        }
     }
     if !confirm {
         post(

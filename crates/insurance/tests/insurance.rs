@@ -668,6 +668,21 @@ async fn month_end_clearing_reconciliation_and_review() {
             )
             .await;
         assert_eq!(twice.status, StatusCode::CONFLICT);
+        let reverse = with(routing("vr0", "H3101A"), json!({"reason": "退费"}));
+        let refused = f
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/insurance/settlements/{}/reverse", ids[0].0),
+                Some(&f.desk),
+                Some(&reverse),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "a corrected claim is not refunded twice"
+        );
         assert!(service::ledger_balances(&f.app.db).await.unwrap());
         f.app.finish().await;
     }
