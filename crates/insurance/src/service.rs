@@ -520,6 +520,11 @@ pub struct Filing {
     pub valid_to: NaiveDate,
 }
 
+/// The jurisdiction in a fund code (`340100-E` → 340100).
+fn fund_jurisdiction(fund: &str) -> Option<JurisdictionCode> {
+    JurisdictionCode::parse(fund.split('-').next().unwrap_or("")).ok()
+}
+
 pub async fn file(db: &Db, actor: &str, person: &Person, filing: &Filing) -> Result<(), InsError> {
     if !matches!(filing.kind.as_str(), "long_term" | "temporary") {
         return Err(invalid("kind", "long_term or temporary"));
@@ -542,7 +547,7 @@ pub async fn file(db: &Db, actor: &str, person: &Person, filing: &Filing) -> Res
         actor,
         "filing.create",
         format!("person:{}", person.id),
-        Some(filing.destination),
+        fund_jurisdiction(&person.fund),
         serde_json::to_value(filing).unwrap_or_default(),
     )
     .await?;
@@ -1330,6 +1335,7 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
     if record.kind != "settlement" {
         return Err(InsError::Conflict("a reversal cannot be reversed".into()));
     }
+    let place = institution(db, &record.institution).await?.map(|i| i.jurisdiction);
     let mut tx = db.begin().await?;
     let changed = sqlx::query("UPDATE ins_settlements SET reversed = 1 WHERE id = $1 AND reversed = 0")
         .bind(id)
@@ -1401,7 +1407,7 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
         actor,
         "settlement.reverse",
         format!("settlement:{id}"),
-        None,
+        place,
         json!({"reversal": reversal, "reason": reason}),
     )
     .await?;
@@ -1813,7 +1819,7 @@ pub async fn review(
         actor,
         if confirm { "review.confirm" } else { "review.reject" },
         format!("settlement:{settlement_id}"),
-        None,
+        fund_jurisdiction(&record.insured_fund),
         json!({"note": note, "correction": correction_fen}),
     )
     .await?;
