@@ -172,11 +172,23 @@ async fn desk_form(page: Page, Form(form): Form<DeskForm>) -> Response {
         .into_response()
 }
 
+/// A refusal the desk can act on, in words; a database failure goes to the log and the
+/// desk sees only that it failed.
+fn refused(error: impl Into<service::InsError>) -> String {
+    match error.into() {
+        service::InsError::Db(e) => {
+            tracing::error!(error = %e, "insurance desk");
+            "the request could not be completed; please try again".into()
+        }
+        other => other.to_string(),
+    }
+}
+
 async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain::Settlement), String> {
     let db = page.auth.db();
     let inst = service::institution(db, form.institution.trim())
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(refused)?
         .ok_or("unknown institution")?;
     if !page
         .auth
@@ -194,16 +206,19 @@ async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain
     }
     let person = service::person_by_id(db, &form.national_id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(refused)?
         .ok_or("no insured person with this ID")?;
     let fund = service::fund(db, &person.fund)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(refused)?
         .ok_or("no fund")?;
     if fund.jurisdiction.province() != inst.jurisdiction.province() && !inst.networked {
         return Err(format!("{} is not networked for cross-province settlement", inst.code));
     }
     let lines = parse_lines(&form.lines)?;
+    if lines.is_empty() || lines.len() > 500 {
+        return Err("1 to 500 bill lines".into());
+    }
     let kind = if form.kind == "inpatient" {
         VisitKind::Inpatient
     } else {
@@ -212,22 +227,20 @@ async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain
     let today = chrono::Utc::now()
         .with_timezone(&yrd_kernel::time::shanghai())
         .date_naive();
-    let catalogue = service::catalogue(db, inst.jurisdiction)
-        .await
-        .map_err(|e| e.to_string())?;
+    let catalogue = service::catalogue(db, inst.jurisdiction).await.map_err(refused)?;
     if let Some(unknown) = lines.iter().find(|l| !catalogue.contains_key(&l.item)) {
         return Err(format!("'{}' is not in the catalogue", unknown.item));
     }
-    let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+    let mut tx = db.begin().await.map_err(refused)?;
     let visit = service::register_visit(&mut tx, &person, &inst, kind, today)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(refused)?;
     sqlx::query("UPDATE ins_visits SET lines = $1, state = 'billed' WHERE id = $2")
         .bind(serde_json::to_string(&lines).unwrap_or_default())
         .bind(visit.id)
         .execute(tx.conn())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(refused)?;
     service::audit(
         &mut tx,
         &page.auth.actor(),
@@ -237,24 +250,22 @@ async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain
         serde_json::json!({"lines": lines.len()}),
     )
     .await
-    .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    .map_err(refused)?;
+    tx.commit().await.map_err(refused)?;
     let visit = service::visit(db, &visit.number)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(refused)?
         .ok_or("visit vanished")?;
     if form.action == "settle" {
         let (record, s) = service::settle(db, &page.auth.actor(), &visit, crate::http::REVIEW_PERCENT)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(refused)?;
         Ok((
             format!("{} {} · #{}", page.t("ins.settled"), visit.number, record.id),
             s,
         ))
     } else {
-        let (s, _) = service::quote(db, &page.auth.actor(), &visit)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (s, _) = service::quote(db, &page.auth.actor(), &visit).await.map_err(refused)?;
         Ok((format!("{} {}", page.t("ins.quoted"), visit.number), s))
     }
 }
