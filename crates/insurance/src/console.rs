@@ -1,7 +1,7 @@
 //! The insurance console: the dashboard, the billing desk and the registry.
 
 use crate::domain::{BillLine, VisitKind};
-use crate::service::{self, MODULE};
+use crate::service::{self, DESK, MODULE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -193,11 +193,11 @@ async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain
     if !page
         .auth
         .principal
-        .allows(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
+        .allows(DESK, AccessLevel::Write, Some(inst.jurisdiction))
     {
         let _ = page
             .auth
-            .require(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
+            .require(DESK, AccessLevel::Write, Some(inst.jurisdiction))
             .await;
         return Err(page.t("error.forbidden").into());
     }

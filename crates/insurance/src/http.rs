@@ -4,7 +4,7 @@
 //! the routing fields and a message id that makes retries safe.
 
 use crate::domain::{BillLine, CatalogueItem, Policy, VisitKind};
-use crate::service::{self, Filing, Fund, InsError, Institution, MODULE};
+use crate::service::{self, DESK, Filing, Fund, InsError, Institution, MODULE};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
@@ -109,8 +109,7 @@ async fn list_institutions(auth: Auth) -> ApiResult<axum::Json<Vec<Institution>>
 }
 
 async fn apply_institution(auth: Auth, Json(mut inst): Json<Institution>) -> ApiResult<StatusCode> {
-    auth.require(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
-        .await?;
+    auth.require(DESK, AccessLevel::Write, Some(inst.jurisdiction)).await?;
     // Only the bureau connects an institution to cross-province settlement.
     inst.networked = false;
     service::apply_institution(auth.db(), &auth.actor(), &inst).await?;
@@ -276,8 +275,7 @@ async fn desk(auth: &Auth, routing: &Routing) -> ApiResult<Institution> {
     let inst = service::institution(auth.db(), &routing.fixmedins_code)
         .await?
         .ok_or_else(|| ApiError::invalid("fixmedins_code", format!("no institution '{}'", routing.fixmedins_code)))?;
-    auth.require(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
-        .await?;
+    auth.require(DESK, AccessLevel::Write, Some(inst.jurisdiction)).await?;
     if routing.mdtrtarea_admvs != inst.jurisdiction.to_string() {
         return Err(ApiError::invalid(
             "mdtrtarea_admvs",
@@ -566,8 +564,7 @@ async fn reconcile(auth: Auth, Json(input): Json<ReconcileInput>) -> ApiResult<a
     let inst = service::institution(auth.db(), &input.institution)
         .await?
         .ok_or_else(|| ApiError::invalid("institution", "unknown institution"))?;
-    auth.require(MODULE, AccessLevel::Write, Some(inst.jurisdiction))
-        .await?;
+    auth.require(DESK, AccessLevel::Write, Some(inst.jurisdiction)).await?;
     Ok(axum::Json(
         service::reconcile(auth.db(), &inst.code, input.from, input.to, &input.totals).await?,
     ))

@@ -17,6 +17,10 @@ use yrd_kernel::time::{now_db, to_db};
 use yrd_kernel::{Fen, JurisdictionCode};
 
 pub const MODULE: &str = "insurance";
+/// The billing desks' role, apart from the funds': a grant of `insurance_desk` at write
+/// over a jurisdiction lets its hospitals register, bill, settle, reverse and reconcile,
+/// and nothing of the funds' (enrolment, filings, people); a fund grant gives no desk.
+pub const DESK: &str = "insurance_desk";
 /// Bounds that keep every ledger sum far inside i64.
 pub const MAX_PREPAYMENT_FEN: i64 = 1_000_000_000_000;
 pub const MAX_ACCOUNT_FEN: i64 = 10_000_000_000;

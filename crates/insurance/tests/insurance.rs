@@ -126,7 +126,7 @@ async fn fixtures() -> Vec<Fixture> {
         service::file(db, "t", &person, &filing).await.unwrap();
         service::prepay(db, "t", "340100-E", 100_000_000).await.unwrap();
         let desk = app
-            .user_with_token("sh.desk", false, &[("insurance", Write, "310100")])
+            .user_with_token("sh.desk", false, &[("insurance_desk", Write, "310100")])
             .await;
         out.push(Fixture { app, desk, national_id });
     }
@@ -376,7 +376,7 @@ async fn bad_input_is_refused_and_nothing_is_posted() {
         // Another province's desk cannot act for a Shanghai hospital; a fund cannot read another fund's people.
         let js_desk = f
             .app
-            .user_with_token("js.desk", false, &[("insurance", Write, "32")])
+            .user_with_token("js.desk", false, &[("insurance_desk", Write, "32")])
             .await;
         assert_eq!(
             f.app
@@ -465,6 +465,33 @@ async fn bad_input_is_refused_and_nothing_is_posted() {
             .call(Method::POST, "/api/v1/insurance/visits", Some(&f.desk), Some(&future))
             .await;
         assert_eq!(reply.error_paths(), ["treated_on"]);
+
+        // Desks and funds are separate roles, even within one city.
+        let sh_fund_admin = f
+            .app
+            .user_with_token("sh.fund.admin", false, &[("insurance", Admin, "31")])
+            .await;
+        let as_desk = with(routing("b11", "H3101A"), json!({"national_id": f.national_id}));
+        let reply = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/insurance/eligibility",
+                Some(&sh_fund_admin),
+                Some(&as_desk),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "a fund is not a billing desk");
+        let enrol = json!({"national_id": with_check_digit("31010119900101002"), "name": "李四", "fund": "310100-E"});
+        let reply = f
+            .app
+            .call(Method::POST, "/api/v1/insurance/persons", Some(&f.desk), Some(&enrol))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "a billing desk does not enrol people"
+        );
 
         // A stored answer goes only to a caller who acts for the institution.
         let asked = with(routing("b10", "H3101A"), json!({"national_id": f.national_id}));
