@@ -182,28 +182,20 @@ pub async fn load(db: &Db, settlements: usize) -> Result<(), String> {
             service::save_fund(db, "system", &fund).await.map_err(e)?;
             for level in 1..=3 {
                 for kind in [VisitKind::Outpatient, VisitKind::Inpatient] {
-                    service::save_policy(
-                        db,
-                        "system",
-                        &fund.code,
-                        level,
-                        kind,
-                        NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-                        &policy(scheme, level, kind, false),
-                    )
-                    .await
-                    .map_err(e)?;
-                    service::save_policy(
-                        db,
-                        "system",
-                        &fund.code,
-                        level,
-                        kind,
-                        NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
-                        &policy(scheme, level, kind, true),
-                    )
-                    .await
-                    .map_err(e)?;
+                    // Two versions, so that treatment dates pick the one in force.
+                    for (year, revised) in [(2024, false), (2026, true)] {
+                        service::save_policy(
+                            db,
+                            "system",
+                            &fund.code,
+                            level,
+                            kind,
+                            NaiveDate::from_ymd_opt(year, 1, 1).expect("date"),
+                            &policy(scheme, level, kind, revised),
+                        )
+                        .await
+                        .map_err(e)?;
+                    }
                 }
             }
             service::prepay(db, "system", &fund.code, 1_000_000_000)

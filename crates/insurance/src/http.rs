@@ -124,16 +124,21 @@ pub struct StatusInput {
     pub reason: Option<String>,
 }
 
+/// Checks the caller is the medical-insurance bureau over the institution.
+async fn bureau_of(auth: &Auth, code: &str) -> ApiResult<()> {
+    let inst = service::institution(auth.db(), code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("institution {code}")))?;
+    auth.require(MODULE, AccessLevel::Approve, Some(inst.jurisdiction))
+        .await
+}
+
 async fn institution_status(
     auth: Auth,
     Path(code): Path<String>,
     Json(input): Json<StatusInput>,
 ) -> ApiResult<StatusCode> {
-    let inst = service::institution(auth.db(), &code)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("institution {code}")))?;
-    auth.require(MODULE, AccessLevel::Approve, Some(inst.jurisdiction))
-        .await?;
+    bureau_of(&auth, &code).await?;
     service::set_institution_status(auth.db(), &auth.actor(), &code, &input.status, input.reason.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -149,11 +154,7 @@ async fn institution_networked(
     Path(code): Path<String>,
     Json(input): Json<NetworkedInput>,
 ) -> ApiResult<StatusCode> {
-    let inst = service::institution(auth.db(), &code)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("institution {code}")))?;
-    auth.require(MODULE, AccessLevel::Approve, Some(inst.jurisdiction))
-        .await?;
+    bureau_of(&auth, &code).await?;
     service::set_networked(auth.db(), &auth.actor(), &code, input.networked).await?;
     Ok(StatusCode::NO_CONTENT)
 }

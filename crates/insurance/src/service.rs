@@ -1019,6 +1019,16 @@ fn compute(ctx: &Context, visit: &Visit, ytd: YearToDate) -> Result<Settlement, 
     })
 }
 
+/// Releases the visit's pending quote hold, if any; a hold is resolved exactly once.
+async fn void_quote_hold(tx: &mut Tx, visit_id: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE ins_postings SET state = 'voided', resolved_at = $1 WHERE id = (SELECT quote_posting FROM ins_visits WHERE id = $2) AND state = 'pending'")
+        .bind(now_db())
+        .bind(visit_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 async fn post(
     tx: &mut Tx,
     kind: &str,
@@ -1079,7 +1089,7 @@ pub async fn quote(db: &Db, actor: &str, visit: &Visit) -> Result<(Settlement, i
     let ytd = lock_ytd(&mut tx, ctx.person.id, visit.treated_on.year()).await?;
     let s = compute(&ctx, visit, ytd)?;
     // A new quote replaces the previous hold, exactly once.
-    sqlx::query("UPDATE ins_postings SET state = 'voided', resolved_at = $1 WHERE id = (SELECT quote_posting FROM ins_visits WHERE id = $2) AND state = 'pending'").bind(now_db()).bind(visit.id).execute(tx.conn()).await?;
+    void_quote_hold(&mut tx, visit.id).await?;
     let posting = post(
         &mut tx,
         "quote",
@@ -1169,7 +1179,7 @@ pub async fn settle(
         ..ctx
     };
     let s = compute(&ctx, visit, ytd)?;
-    sqlx::query("UPDATE ins_postings SET state = 'voided', resolved_at = $1 WHERE id = (SELECT quote_posting FROM ins_visits WHERE id = $2) AND state = 'pending'").bind(now_db()).bind(visit.id).execute(tx.conn()).await?;
+    void_quote_hold(&mut tx, visit.id).await?;
     let posting = post(
         &mut tx,
         "settlement",
