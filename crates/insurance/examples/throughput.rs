@@ -48,7 +48,7 @@ async fn main() {
     use sqlx::Row;
     let template = sqlx::query("SELECT id FROM ins_settlements WHERE kind = 'settlement' AND SUBSTR(insured_fund, 1, 2) <> SUBSTR(treatment_place, 1, 2) LIMIT 1").fetch_one(db.pool()).await.expect("a settlement").get::<i64, _>(0);
     let insert = "INSERT INTO ins_settlements (visit_id, kind, insured_fund, institution, treatment_place, total_fen, fund_fen, account_fen, cash_fen, result, posting_id, month, settled_at) \
-        SELECT visit_id, kind, insured_fund, institution, treatment_place, total_fen, fund_fen, account_fen, cash_fen, '{}', posting_id, '2027-01', settled_at FROM ins_settlements WHERE id = $1";
+        SELECT visit_id, kind, insured_fund, institution, treatment_place, total_fen, fund_fen, account_fen, cash_fen, '{}', posting_id, '2001-01', settled_at FROM ins_settlements WHERE id = $1";
     let mut tx = db.begin().await.expect("tx");
     for _ in 0..month_size {
         sqlx::query(insert)
@@ -63,7 +63,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let statements = yrd_insurance::service::clear_month(&db, "bench", "2027-01")
+    let statements = yrd_insurance::service::clear_month(&db, "bench", "2001-01")
         .await
         .expect("clearing");
     println!(

@@ -1019,6 +1019,29 @@ fn compute(ctx: &Context, visit: &Visit, ytd: YearToDate) -> Result<Settlement, 
     })
 }
 
+/// The month in Shanghai now.
+fn current_month() -> String {
+    Utc::now()
+        .with_timezone(&yrd_kernel::time::shanghai())
+        .format("%Y-%m")
+        .to_string()
+}
+
+/// A settlement is cleared with its treatment month; if that month is already cleared
+/// between the two funds' places, with the running month instead (never left out).
+async fn settlement_month(tx: &mut Tx, ctx: &Context, visit: &Visit) -> Result<String, DbError> {
+    let month = visit.treated_on.format("%Y-%m").to_string();
+    let cleared =
+        sqlx::query("SELECT 1 FROM ins_statements WHERE month = $1 AND debtor_fund = $2 AND creditor_place = $3")
+            .bind(&month)
+            .bind(&ctx.fund.code)
+            .bind(ctx.institution.jurisdiction.province().to_string())
+            .fetch_optional(tx.conn())
+            .await?
+            .is_some();
+    Ok(if cleared { current_month() } else { month })
+}
+
 /// Releases the visit's pending quote hold, if any; a hold is resolved exactly once.
 async fn void_quote_hold(tx: &mut Tx, visit_id: i64) -> Result<(), DbError> {
     sqlx::query("UPDATE ins_postings SET state = 'voided', resolved_at = $1 WHERE id = (SELECT quote_posting FROM ins_visits WHERE id = $2) AND state = 'pending'")
@@ -1200,7 +1223,7 @@ pub async fn settle(
         .bind(ctx.person.id)
         .execute(tx.conn())
         .await?;
-    let month = visit.treated_on.format("%Y-%m").to_string();
+    let month = settlement_month(&mut tx, &ctx, visit).await?;
     let settled_at = now_db();
     let result = serde_json::to_value(&s).unwrap_or_default();
     let id: i64 = sqlx::query(
@@ -1408,7 +1431,7 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
     .bind(now_db())
     .bind(id)
     // In the month it happens: the original's month may already be cleared.
-    .bind(Utc::now().with_timezone(&yrd_kernel::time::shanghai()).format("%Y-%m").to_string())
+    .bind(current_month())
     .fetch_one(tx.conn())
     .await?
     .get(0);
@@ -1544,16 +1567,30 @@ pub async fn statement_public_key(db: &Db) -> Result<String, DbError> {
 /// settlement (and reversal), signed by the platform. Running it again for the month
 /// changes nothing.
 pub async fn clear_month(db: &Db, actor: &str, month: &str) -> Result<Vec<Statement>, InsError> {
-    if NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+    if month.len() != 7 || NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
         return Err(invalid("month", "YYYY-MM"));
     }
+    // The running month stays open, so a settlement arriving late always has a month to
+    // go into (see settlement_month).
+    let current = current_month();
+    if month >= current.as_str() {
+        return Err(invalid("month", format!("a month that has ended (before {current})")));
+    }
     let key = signing_key(db).await?;
+    let mut tx = db.begin().await?;
+    if tx.backend() == Backend::Postgres {
+        // Settlements being written now finish first, and wait until the month is
+        // cleared: none can slip in between reading the month and writing its statements.
+        sqlx::query("LOCK TABLE ins_settlements IN SHARE MODE")
+            .execute(tx.conn())
+            .await?;
+    }
     let rows = sqlx::query(
         "SELECT s.id, s.kind, s.insured_fund, SUBSTR(s.treatment_place, 1, 2), s.institution, s.total_fen, s.fund_fen, s.account_fen, v.number \
          FROM ins_settlements s JOIN ins_visits v ON v.id = s.visit_id WHERE s.month = $1 AND SUBSTR(s.insured_fund, 1, 2) <> SUBSTR(s.treatment_place, 1, 2) ORDER BY s.insured_fund, s.id",
     )
     .bind(month)
-    .fetch_all(db.pool())
+    .fetch_all(tx.conn())
     .await?;
     let mut groups: std::collections::BTreeMap<(String, String), Vec<Value>> = Default::default();
     for r in &rows {
@@ -1563,7 +1600,6 @@ pub async fn clear_month(db: &Db, actor: &str, month: &str) -> Result<Vec<Statem
             "total_fen": r.get::<i64, _>(5), "fund_fen": r.get::<i64, _>(6), "account_fen": r.get::<i64, _>(7)
         }));
     }
-    let mut tx = db.begin().await?;
     let mut out = Vec::new();
     for ((debtor, creditor), lines) in groups {
         if sqlx::query("SELECT 1 FROM ins_statements WHERE month = $1 AND debtor_fund = $2 AND creditor_place = $3")

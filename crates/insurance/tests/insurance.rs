@@ -623,6 +623,20 @@ async fn month_end_clearing_reconciliation_and_review() {
             .call(Method::POST, "/api/v1/insurance/clearing/2026-10", Some(&office), None)
             .await;
         assert_eq!(again.body, json!([]), "a month is cleared once");
+        let running = chrono::Utc::now()
+            .with_timezone(&yrd_kernel::time::shanghai())
+            .format("%Y-%m")
+            .to_string();
+        let open = f
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/insurance/clearing/{running}"),
+                Some(&office),
+                None,
+            )
+            .await;
+        assert_eq!(open.error_paths(), ["month"], "the running month stays open");
         let view = f
             .app
             .get("/api/v1/insurance/statements?month=2026-10", Some(&office))
@@ -711,6 +725,27 @@ async fn month_end_clearing_reconciliation_and_review() {
             "a corrected claim is not refunded twice"
         );
         assert!(service::ledger_balances(&f.app.db).await.unwrap());
+        // A late settlement for the cleared month is cleared with the running month.
+        let late = visit(&f, "late", "2026-10-20").await;
+        bill(
+            &f,
+            &late,
+            "late-b",
+            json!([{"item": "S001", "quantity": 1, "unit_price_fen": 5_000}]),
+        )
+        .await;
+        let settled = f
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/insurance/visits/{late}/settle"),
+                Some(&f.desk),
+                Some(&routing("late-s", "H3101A")),
+            )
+            .await;
+        let late_id = settled.body["settlement_id"].as_i64().unwrap();
+        let record = service::settlement(&f.app.db, late_id).await.unwrap().unwrap();
+        assert_eq!(record.month, running);
         f.app.finish().await;
     }
 }
