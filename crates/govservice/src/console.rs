@@ -77,7 +77,20 @@ fn case_rows(page: &Page, cases: &[CaseView]) -> Markup {
 async fn overview(page: Page) -> Result<Response, ApiError> {
     let db = page.auth.db().clone();
     let stats = service::stats(&db).await?;
-    let mine = match page.auth.principal.scopes(MODULE, AccessLevel::Read) {
+    let scopes = page.auth.principal.scopes(MODULE, AccessLevel::Read);
+    // Region-wide totals for region-wide readers; each reader sees the routes that
+    // touch their scopes; a visitor sees the catalogue only.
+    let region_wide = scopes == yrd_auth::Scopes::All;
+    let routes: Vec<_> = stats
+        .routes
+        .iter()
+        .filter(|r| {
+            [&r.from, &r.to]
+                .iter()
+                .any(|code| yrd_kernel::JurisdictionCode::parse(code).is_ok_and(|c| scopes.covers(c)))
+        })
+        .collect();
+    let mine = match scopes.clone() {
         yrd_auth::Scopes::Nothing => None,
         scopes => {
             let prefixes: Option<Vec<String>> = match &scopes {
@@ -91,15 +104,17 @@ async fn overview(page: Page) -> Result<Response, ApiError> {
     let body = html! {
         p.lead { (page.t("gs.lead")) }
         p.totals {
-            (page.t("gs.items")) ": " strong { (stats.items_in_catalogue) } " · "
-            (page.t("gs.cases")) ": " strong { (stats.cases) } " · "
-            (page.t("gs.cross")) ": " strong { (stats.cross_province_cases) } " · "
-            (page.t("gs.on_time_rate")) ": " strong { (stats.on_time_rate.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "—".into())) }
+            (page.t("gs.items")) ": " strong { (stats.items_in_catalogue) }
+            @if region_wide {
+                " · " (page.t("gs.cases")) ": " strong { (stats.cases) } " · "
+                (page.t("gs.cross")) ": " strong { (stats.cross_province_cases) } " · "
+                (page.t("gs.on_time_rate")) ": " strong { (stats.on_time_rate.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "—".into())) }
+            }
         }
         p { a href="/govservice/apply" { (page.t("gs.apply")) } " · " a href="/govservice/lookup" { (page.t("gs.lookup")) } " · " a href="/govservice/verify" { (page.t("gs.verify")) } " · " a href="/govservice/handoffs" { (page.t("gs.handoffs")) } " · " a href="/govservice/catalogue" { (page.t("gs.catalogue")) } }
         h2 { (page.t("gs.routes")) }
         (table(&[page.t("gs.from"), page.t("gs.to"), page.t("gs.cases")], html! {
-            @for r in &stats.routes { tr {
+            @for r in &routes { tr {
                 td { (yrd_kernel::JurisdictionCode::parse(&r.from).map(|c| place(&page, c)).unwrap_or_default()) }
                 td { (yrd_kernel::JurisdictionCode::parse(&r.to).map(|c| place(&page, c)).unwrap_or_default()) }
                 td { (r.cases) }

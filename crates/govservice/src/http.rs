@@ -105,7 +105,17 @@ async fn licence_types(auth: Auth) -> ApiResult<axum::Json<Vec<LicenceType>>> {
 }
 
 async fn list_windows(auth: Auth) -> ApiResult<axum::Json<Vec<service::Window>>> {
-    Ok(axum::Json(service::windows(auth.db()).await?))
+    let mut windows = service::windows(auth.db()).await?;
+    // Who staffs a window is for its administrators, not the public list.
+    for window in &mut windows {
+        if !auth
+            .principal
+            .allows(MODULE, AccessLevel::Admin, Some(window.jurisdiction))
+        {
+            window.staff.clear();
+        }
+    }
+    Ok(axum::Json(windows))
 }
 
 async fn put_window(

@@ -1603,21 +1603,46 @@ pub async fn save_window(db: &Db, actor: &str, window: &Window) -> Result<(), Se
         return Err(invalid("name_zh", "both names are needed"));
     }
     let mut tx = db.begin().await?;
+    let existing: Option<String> = sqlx::query("SELECT jurisdiction FROM gs_windows WHERE code = $1")
+        .bind(&window.code)
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| r.get(0));
+    match existing {
+        // Cases refer to the window by code: it keeps its place and is changed in place.
+        Some(place) if place != window.jurisdiction.to_string() => {
+            return Err(invalid(
+                "jurisdiction",
+                format!(
+                    "window {} is in {place}; a window stays where it was opened",
+                    window.code
+                ),
+            ));
+        }
+        Some(_) => {
+            sqlx::query("UPDATE gs_windows SET name_zh = $1, name_en = $2, address = $3 WHERE code = $4")
+                .bind(window.name_zh.trim())
+                .bind(window.name_en.trim())
+                .bind(window.address.trim())
+                .bind(&window.code)
+                .execute(tx.conn())
+                .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO gs_windows (code, jurisdiction, name_zh, name_en, address) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&window.code)
+            .bind(window.jurisdiction.to_string())
+            .bind(window.name_zh.trim())
+            .bind(window.name_en.trim())
+            .bind(window.address.trim())
+            .execute(tx.conn())
+            .await?;
+        }
+    }
     sqlx::query("DELETE FROM gs_window_staff WHERE window_code = $1")
         .bind(&window.code)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("DELETE FROM gs_windows WHERE code = $1")
-        .bind(&window.code)
-        .execute(tx.conn())
-        .await
-        .ok();
-    sqlx::query("INSERT INTO gs_windows (code, jurisdiction, name_zh, name_en, address) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&window.code)
-        .bind(window.jurisdiction.to_string())
-        .bind(window.name_zh.trim())
-        .bind(window.name_en.trim())
-        .bind(window.address.trim())
         .execute(tx.conn())
         .await?;
     for login in &window.staff {

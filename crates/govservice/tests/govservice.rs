@@ -908,3 +908,72 @@ async fn a_window_clerk_registers_an_application_in_the_console() {
         f.app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_window_stays_in_its_province_and_its_staff_are_not_public() {
+    for f in fixtures().await {
+        submit(&f, "YRD-GS-011").await;
+        let takeover = json!({"code": "x", "jurisdiction": "310100", "name_zh": "接管", "name_en": "Taken", "address": "x", "staff": ["sh.admin"]});
+        let shanghai_admin = f
+            .app
+            .user_with_token("sh.admin", false, &[("govservice", Admin, "31")])
+            .await;
+        let reply = f
+            .app
+            .call(
+                Method::PUT,
+                "/api/v1/govservice/windows/AH-HF-01",
+                Some(&shanghai_admin),
+                Some(&takeover),
+            )
+            .await;
+        assert_eq!(reply.error_paths(), ["jurisdiction"], "{:?}", reply.body);
+
+        // Hefei's administrator renames the window although cases refer to it.
+        let hefei_admin = f
+            .app
+            .user_with_token("hf.admin", false, &[("govservice", Admin, "3401")])
+            .await;
+        let renamed = json!({"code": "x", "jurisdiction": "340100", "name_zh": "合肥市政务服务中心窗口", "name_en": "Hefei service centre window", "address": "潜山路 100 号", "staff": ["ah.clerk"]});
+        let reply = f
+            .app
+            .call(
+                Method::PUT,
+                "/api/v1/govservice/windows/AH-HF-01",
+                Some(&hefei_admin),
+                Some(&renamed),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+
+        let public = f.app.get("/api/v1/govservice/windows", None).await.body;
+        let window = public
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["code"] == "AH-HF-01")
+            .unwrap()
+            .clone();
+        assert_eq!(window["jurisdiction"], "340100");
+        assert_eq!(window["name_en"], "Hefei service centre window");
+        assert_eq!(window["staff"], json!([]), "staff logins are not public");
+        let theirs = f.app.get("/api/v1/govservice/windows", Some(&hefei_admin)).await.body;
+        assert!(theirs.to_string().contains("ah.clerk"));
+
+        // Case figures are for officials: a visitor's overview has the catalogue only.
+        let overview = f
+            .app
+            .client
+            .get(f.app.url("/govservice"))
+            .header("cookie", "yrd_lang=en")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!overview.contains("Decided on time"));
+        assert!(!overview.contains("<td>1</td>"), "no route counts for visitors");
+        f.app.finish().await;
+    }
+}
