@@ -90,6 +90,13 @@ pub async fn plan(shared: &Shared, auth: &Auth, q: &JourneyQuery) -> ApiResult<V
     if from == to {
         return Err(ApiError::invalid("to", "the same station as from"));
     }
+    let (earliest, latest) = (
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date"),
+        NaiveDate::from_ymd_opt(2199, 12, 31).expect("a date"),
+    );
+    if q.date < earliest || q.date > latest {
+        return Err(ApiError::invalid("date", "a service day from 1970 to 2199"));
+    }
     Ok(network.journeys(from, to, q.date, time, q.window.map(|w| w as i32 * 60)))
 }
 

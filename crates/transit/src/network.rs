@@ -217,7 +217,9 @@ impl Network {
                     continue;
                 };
                 for offset in [-1, 0, 1] {
-                    let service_day = date + Duration::days(offset as i64);
+                    let Some(service_day) = date.checked_add_signed(Duration::days(offset as i64)) else {
+                        continue;
+                    };
                     if !feed.runs(&trip.service, service_day) {
                         continue;
                     }

@@ -100,6 +100,8 @@ async fn bad_queries_name_the_field() {
             ("from=SHH&to=QDH&date=2026-13-01&time=10:00", "date"),
             ("from=SHH&to=QDH&date=2026-11-28&time=25:99", "time"),
             ("from=SHH&to=SHH&date=2026-11-28&time=10:00", "to"),
+            ("from=SHH&to=QDH&date=%2B262143-12-31&time=10:00", "date"),
+            ("from=SHH&to=QDH&date=-262144-01-01&time=10:00", "date"),
         ] {
             let reply = app.get(&format!("/api/v1/transit/journeys?{query}"), None).await;
             assert!(reply.status.is_client_error(), "{query}");
