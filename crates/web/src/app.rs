@@ -165,6 +165,7 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
         .route("/assets/app.js", get(|| async { console::js() }))
         .merge(console_routes)
         .fallback(fallback)
+        .layer(middleware::from_fn(crate::panic::catch_panic))
         .layer(middleware::from_fn({
             let db = ctx.db.clone();
             move |request: Request, next: Next| crate::caller::resolve(db.clone(), request, next)

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod i18n;
 pub mod metrics;
 pub mod module;
+pub mod panic;
 pub mod problem;
 
 pub use api::{ApiRoutes, Doc};
