@@ -295,7 +295,10 @@ async fn task_page_with(page: Page, number: i64, error: Option<String>) -> Resul
     let can_write = may(&page.auth, AccessLevel::Write, &task, false);
     let can_review = may(&page.auth, AccessLevel::Approve, &task, true);
     let reports = if can_read {
-        store::reports(&db, Some(number), None).await?
+        let all = store::reports(&db, Some(number), None).await?;
+        all.into_iter()
+            .filter(|r| crate::http::report_visible(&page.auth.principal, r))
+            .collect()
     } else {
         Vec::new()
     };

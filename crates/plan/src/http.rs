@@ -497,7 +497,20 @@ async fn kpi_history(auth: Auth, Path((number, key)): Path<(String, String)>) ->
 async fn list_reports(auth: Auth, Path(number): Path<String>) -> ApiResult<axum::Json<Vec<Report>>> {
     let task = load_task(auth.db(), parse_number(&number)?).await?;
     require_task(&auth, AccessLevel::Read, &task, false).await?;
-    Ok(axum::Json(store::reports(auth.db(), Some(task.number), None).await?))
+    let reports = store::reports(auth.db(), Some(task.number), None).await?;
+    Ok(axum::Json(
+        reports
+            .into_iter()
+            .filter(|r| report_visible(&auth.principal, r))
+            .collect(),
+    ))
+}
+
+/// A draft is its reporting jurisdiction's own until it is submitted.
+pub(crate) fn report_visible(principal: &yrd_auth::Principal, report: &Report) -> bool {
+    report.status != "draft"
+        || JurisdictionCode::parse(&report.jurisdiction)
+            .is_ok_and(|c| principal.allows(MODULE, AccessLevel::Write, Some(c)))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -698,6 +711,9 @@ async fn submit_report(auth: Auth, Path(id): Path<String>) -> ApiResult<axum::Js
     let report = load_report(auth.db(), &id).await?;
     let task = load_task(auth.db(), report.task).await?;
     require_task(&auth, AccessLevel::Write, &task, false).await?;
+    // Only the jurisdiction that wrote the report submits it.
+    let jurisdiction = JurisdictionCode::parse(&report.jurisdiction).map_err(ApiError::internal)?;
+    auth.require(MODULE, AccessLevel::Write, Some(jurisdiction)).await?;
     if !matches!(report.status.as_str(), "draft" | "returned") {
         return Err(ApiError::Conflict(format!(
             "report {} is {}; only drafts and returned reports are submitted",

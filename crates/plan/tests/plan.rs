@@ -299,6 +299,22 @@ async fn reports_are_submitted_reviewed_and_move_the_status() {
         );
         let id = created.body["id"].as_i64().unwrap();
 
+        // A participating province neither sees Shanghai's draft nor submits it.
+        let js = app.user_with_token("js.plan", false, &[("plan", Write, "32")]).await;
+        let listed = app.get("/api/v1/plan/tasks/2/reports", Some(&js)).await.body;
+        assert!(listed.as_array().unwrap().iter().all(|r| r["id"] != id), "{listed:?}");
+        let theirs = app.get("/api/v1/plan/tasks/2/reports", Some(&sh)).await.body;
+        assert!(theirs.as_array().unwrap().iter().any(|r| r["id"] == id));
+        let foreign_submit = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/plan/reports/{id}/submit"),
+                Some(&js),
+                None,
+            )
+            .await;
+        assert_eq!(foreign_submit.status, StatusCode::FORBIDDEN);
+
         let not_yet = app
             .call(
                 Method::POST,
