@@ -662,7 +662,11 @@ async fn create_bundle(
     // Validate every application before opening any.
     let mut prepared = Vec::new();
     for (i, case) in input.cases.into_iter().enumerate() {
-        match new_case(&auth, case, None).await {
+        let checked = match new_case(&auth, case, None).await {
+            Ok(p) => service::check_new_case(&p.1).map(|_| p).map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(p) => prepared.push(p),
             Err(ApiError::Invalid(errors)) => {
                 let mut prefixed = yrd_kernel::ValidationErrors::new();

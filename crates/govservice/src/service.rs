@@ -340,7 +340,10 @@ pub struct Submitted {
     pub authority_name: String,
 }
 
-pub async fn create_case(db: &Db, actor: &Actor, new: NewCase) -> Result<Submitted, ServiceError> {
+/// The catalogue's rules for an application: someone decides it for the applicant's
+/// home, through this channel, and it is offered where it is received. Returns the
+/// competent authority.
+pub fn check_new_case(new: &NewCase) -> Result<crate::catalogue::Authority, ServiceError> {
     let authority = new
         .item
         .authority_for(new.home)
@@ -364,6 +367,12 @@ pub async fn create_case(db: &Db, actor: &Actor, new: NewCase) -> Result<Submitt
             format!("'{}' is not offered in {received_in}", new.item.code),
         ));
     }
+    Ok(authority)
+}
+
+pub async fn create_case(db: &Db, actor: &Actor, new: NewCase) -> Result<Submitted, ServiceError> {
+    let authority = check_new_case(&new)?;
+    let received_in = new.window.as_ref().map_or(new.home, |(_, j)| *j);
     let number = format!("GS{}-{}", today().format("%Y%m%d"), random_text(CLEAR, 6));
     let secret = random_text(CLEAR, 8);
     let mut tx = db.begin().await?;

@@ -615,7 +615,18 @@ async fn supplements_stop_the_clock_and_bundles_complete_with_their_cases() {
             .call(Method::POST, "/api/v1/govservice/bundles", Some(&f.anhui), Some(&bad))
             .await;
         assert_eq!(refused.error_paths(), ["cases/1/item"]);
+        // The catalogue's rules too are checked for every case before any is opened.
+        let mut online_only_at_windows = application("YRD-GS-023");
+        online_only_at_windows["channel"] = json!("online");
+        online_only_at_windows.as_object_mut().unwrap().remove("window");
+        let bad = json!({"name": "x", "cases": [application("YRD-GS-001"), online_only_at_windows]});
+        let refused = f
+            .app
+            .call(Method::POST, "/api/v1/govservice/bundles", Some(&f.anhui), Some(&bad))
+            .await;
+        assert_eq!(refused.error_paths(), ["cases/1/channel"], "{:?}", refused.body);
         assert_eq!(f.app.count("gs_cases").await, 2, "a refused bundle opens nothing");
+        assert_eq!(f.app.count("gs_bundles").await, 1);
         for number in &numbers {
             act(&f, number, &f.anhui, "accept", "intake_clerk", None).await;
             act(&f, number, &f.shanghai, "start_review", "authority", None).await;
