@@ -756,10 +756,13 @@ pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> R
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Claimed);
     }
+    let busy = || InsError::Conflict("message_id: this message is being processed; send it again shortly".into());
+    // Gone again already: its first attempt was refused and released just now.
     let row = sqlx::query("SELECT endpoint, body_sha256, status, response, at FROM ins_messages WHERE message_id = $1")
         .bind(&key.0)
-        .fetch_one(db.pool())
-        .await?;
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(busy)?;
     if row.get::<String, _>(0) != endpoint || row.get::<String, _>(1) != digest {
         return Err(InsError::Conflict(
             "message_id: this id was used for a different message".into(),
@@ -785,9 +788,7 @@ pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> R
     if taken.rows_affected() == 1 {
         return Ok(Claim::Claimed);
     }
-    Err(InsError::Conflict(
-        "message_id: this message is being processed; send it again shortly".into(),
-    ))
+    Err(busy())
 }
 
 pub async fn answer(db: &Db, key: &MessageKey, status: u16, response: &Value) -> Result<(), DbError> {
