@@ -304,14 +304,22 @@ async fn require_read(auth: &Auth, case: &CaseView) -> ApiResult<()> {
     {
         return Ok(());
     }
-    Err(auth
+    let refused = auth
         .deny(Denied {
             actor: auth.actor(),
             module: MODULE.into(),
             level: AccessLevel::Read,
             jurisdiction: Some(case.authority),
         })
-        .await)
+        .await;
+    // Audited as refused, answered as unknown: outsiders cannot tell which case numbers
+    // exist (applicants follow their case by number and secret instead).
+    match refused {
+        ApiError::Forbidden(_) | ApiError::Unauthenticated(_) => {
+            Err(ApiError::NotFound(format!("case {}", case.number)))
+        }
+        other => Err(other),
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

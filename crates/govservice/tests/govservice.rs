@@ -334,7 +334,15 @@ async fn illegal_transitions_are_refused_and_audited() {
                 .get(&format!("/api/v1/govservice/cases/{second}"), Some(&f.zhejiang))
                 .await
                 .status,
-            StatusCode::FORBIDDEN
+            StatusCode::NOT_FOUND,
+            "to outsiders a case they may not read does not exist"
+        );
+        assert_eq!(
+            f.app
+                .get(&format!("/api/v1/govservice/cases/{second}"), None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
         );
         assert_eq!(
             act(&f, &second, &f.zhejiang, "accept", "intake_clerk", None)
