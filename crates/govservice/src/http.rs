@@ -16,18 +16,6 @@ use yrd_auth::{Denied, Scopes};
 use yrd_kernel::{AccessLevel, JurisdictionCode};
 use yrd_web::{ApiError, ApiResult, ApiRoutes, Auth, Doc, Json, Query};
 
-impl From<ServiceError> for ApiError {
-    fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::Db(e) => ApiError::internal(e),
-            ServiceError::Invalid { field, message } => ApiError::invalid(&field, message),
-            ServiceError::Conflict(m) => ApiError::Conflict(m),
-            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
-            ServiceError::NotFound(m) => ApiError::NotFound(m),
-        }
-    }
-}
-
 pub fn routes() -> ApiRoutes {
     ApiRoutes::new()
         .get("/items", Doc::new("The service catalogue").response::<Vec<Item>>().public(), list_items)

@@ -29,33 +29,7 @@ pub fn today() -> NaiveDate {
     Utc::now().with_timezone(&shanghai()).date_naive()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("{0}")]
-    Db(#[from] DbError),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("{0}")]
-    Conflict(String),
-    /// The action is not this role's to take.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(String),
-}
-
-impl From<sqlx::Error> for ServiceError {
-    fn from(error: sqlx::Error) -> Self {
-        ServiceError::Db(error.into())
-    }
-}
-
-pub fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
-    ServiceError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
+pub use yrd_web::{ServiceError, invalid};
 
 /// Who does something, in which role, acting for which jurisdiction.
 #[derive(Debug, Clone)]

@@ -174,9 +174,9 @@ async fn desk_form(page: Page, Form(form): Form<DeskForm>) -> Response {
 
 /// A refusal the desk can act on, in words; a database failure goes to the log and the
 /// desk sees only that it failed.
-fn refused(error: impl Into<service::InsError>) -> String {
+fn refused(error: impl Into<service::ServiceError>) -> String {
     match error.into() {
-        service::InsError::Db(e) => {
+        service::ServiceError::Db(e) => {
             tracing::error!(error = %e, "insurance desk");
             "the request could not be completed; please try again".into()
         }

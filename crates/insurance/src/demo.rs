@@ -135,7 +135,7 @@ fn policy(scheme: &str, level: i64, kind: VisitKind, newer: bool) -> Policy {
 }
 
 pub async fn load(db: &Db, settlements: usize) -> Result<(), String> {
-    let e = |e: service::InsError| e.to_string();
+    let e = |e: service::ServiceError| e.to_string();
     let existing: i64 = sqlx::query("SELECT COUNT(*) FROM ins_settlements")
         .fetch_one(db.pool())
         .await

@@ -4,7 +4,7 @@
 //! the routing fields and a message id that makes retries safe.
 
 use crate::domain::{BillLine, CatalogueItem, Policy, VisitKind};
-use crate::service::{self, DESK, Filing, Fund, InsError, Institution, MODULE};
+use crate::service::{self, DESK, Filing, Fund, Institution, MODULE};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
@@ -14,17 +14,6 @@ use serde_json::{Value, json};
 use yrd_auth::{Denied, Scopes};
 use yrd_kernel::{AccessLevel, JurisdictionCode};
 use yrd_web::{ApiError, ApiResult, ApiRoutes, Auth, Doc, Json, Query};
-
-impl From<InsError> for ApiError {
-    fn from(e: InsError) -> Self {
-        match e {
-            InsError::Db(e) => ApiError::internal(e),
-            InsError::Invalid { field, message } => ApiError::invalid(&field, message),
-            InsError::Conflict(m) => ApiError::Conflict(m),
-            InsError::NotFound(m) => ApiError::NotFound(m),
-        }
-    }
-}
 
 /// The share of settlements chosen at random for medical review, in per cent.
 pub const REVIEW_PERCENT: u32 = 3;

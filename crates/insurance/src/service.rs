@@ -27,30 +27,7 @@ pub const MAX_ACCOUNT_FEN: i64 = 10_000_000_000;
 /// How long a quote holds its funds before it expires.
 pub const QUOTE_MINUTES: i64 = 30;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InsError {
-    #[error("{0}")]
-    Db(#[from] DbError),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0} not found")]
-    NotFound(String),
-}
-
-impl From<sqlx::Error> for InsError {
-    fn from(e: sqlx::Error) -> Self {
-        InsError::Db(e.into())
-    }
-}
-
-pub fn invalid(field: &str, message: impl Into<String>) -> InsError {
-    InsError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
+pub use yrd_web::{ServiceError, invalid};
 
 pub async fn audit(
     tx: &mut Tx,
@@ -146,7 +123,7 @@ pub struct Fund {
     pub name_en: String,
 }
 
-pub async fn save_fund(db: &Db, actor: &str, fund: &Fund) -> Result<(), InsError> {
+pub async fn save_fund(db: &Db, actor: &str, fund: &Fund) -> Result<(), ServiceError> {
     if !matches!(fund.scheme.as_str(), "employee" | "resident") {
         return Err(invalid("scheme", "employee or resident"));
     }
@@ -288,7 +265,7 @@ pub fn institution_transition_allowed(from: &str, to: &str) -> bool {
     )
 }
 
-pub async fn apply_institution(db: &Db, actor: &str, inst: &Institution) -> Result<(), InsError> {
+pub async fn apply_institution(db: &Db, actor: &str, inst: &Institution) -> Result<(), ServiceError> {
     if inst.code.trim().is_empty() || inst.code.len() > 20 || !inst.code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(invalid("code", "1 to 20 letters and digits"));
     }
@@ -305,7 +282,7 @@ pub async fn apply_institution(db: &Db, actor: &str, inst: &Institution) -> Resu
         .await?
         .is_some()
     {
-        return Err(InsError::Conflict(format!("institution {} exists", inst.code)));
+        return Err(ServiceError::Conflict(format!("institution {} exists", inst.code)));
     }
     sqlx::query("INSERT INTO ins_institutions (code, name, jurisdiction, level, types, networked, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'applied', $7)")
         .bind(&inst.code)
@@ -338,12 +315,12 @@ pub async fn set_institution_status(
     code: &str,
     to: &str,
     reason: Option<&str>,
-) -> Result<(), InsError> {
+) -> Result<(), ServiceError> {
     let inst = institution(db, code)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("institution {code}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("institution {code}")))?;
     if !institution_transition_allowed(&inst.status, to) {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "an institution that is {} cannot become {to}",
             inst.status
         )));
@@ -361,7 +338,7 @@ pub async fn set_institution_status(
             .execute(tx.conn())
             .await?;
     if changed.rows_affected() == 0 {
-        return Err(InsError::Conflict("changed meanwhile".into()));
+        return Err(ServiceError::Conflict("changed meanwhile".into()));
     }
     sqlx::query("INSERT INTO ins_institution_events (code, from_status, to_status, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6)").bind(code).bind(&inst.status).bind(to).bind(actor).bind(reason).bind(now_db()).execute(tx.conn()).await?;
     audit(
@@ -379,10 +356,10 @@ pub async fn set_institution_status(
 
 /// Connects an institution to, or takes it off, the cross-province settlement network.
 /// An application only asks for it; the bureau decides here.
-pub async fn set_networked(db: &Db, actor: &str, code: &str, networked: bool) -> Result<(), InsError> {
+pub async fn set_networked(db: &Db, actor: &str, code: &str, networked: bool) -> Result<(), ServiceError> {
     let inst = institution(db, code)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("institution {code}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("institution {code}")))?;
     let mut tx = db.begin().await?;
     sqlx::query("UPDATE ins_institutions SET networked = $1, updated_at = $2 WHERE code = $3")
         .bind(i64::from(networked))
@@ -448,7 +425,7 @@ pub async fn enrol(
     name: &str,
     fund_code: &str,
     account_balance_fen: i64,
-) -> Result<Person, InsError> {
+) -> Result<Person, ServiceError> {
     if !valid_national_id(national_id) {
         return Err(invalid("national_id", "18 characters with a valid check character"));
     }
@@ -469,7 +446,7 @@ pub async fn enrol(
         .await?
         .is_some()
     {
-        return Err(InsError::Conflict("this person is insured already".into()));
+        return Err(ServiceError::Conflict("this person is insured already".into()));
     }
     let id: i64 = sqlx::query("INSERT INTO ins_persons (id_hash, name, fund_code, status, account_balance_fen) VALUES ($1, $2, $3, 'active', $4) RETURNING id")
         .bind(&hash)
@@ -529,7 +506,7 @@ fn fund_jurisdiction(fund: &str) -> Option<JurisdictionCode> {
     JurisdictionCode::parse(fund.split('-').next().unwrap_or("")).ok()
 }
 
-pub async fn file(db: &Db, actor: &str, person: &Person, filing: &Filing) -> Result<(), InsError> {
+pub async fn file(db: &Db, actor: &str, person: &Person, filing: &Filing) -> Result<(), ServiceError> {
     if !matches!(filing.kind.as_str(), "long_term" | "temporary") {
         return Err(invalid("kind", "long_term or temporary"));
     }
@@ -588,7 +565,7 @@ pub fn filed_for(filings: &[Filing], place: JurisdictionCode, date: NaiveDate) -
 // ---------------------------------------------------------------------------------------
 // Catalogue (place of treatment) and policies (insured place)
 
-pub async fn save_catalogue(db: &Db, actor: &str, place: &str, items: &[CatalogueItem]) -> Result<usize, InsError> {
+pub async fn save_catalogue(db: &Db, actor: &str, place: &str, items: &[CatalogueItem]) -> Result<usize, ServiceError> {
     for (i, item) in items.iter().enumerate() {
         if item.code.trim().is_empty() {
             return Err(invalid(&format!("items/{i}/code"), "required"));
@@ -649,7 +626,7 @@ pub async fn save_policy(
     kind: VisitKind,
     effective_from: NaiveDate,
     policy: &Policy,
-) -> Result<(), InsError> {
+) -> Result<(), ServiceError> {
     if let Some((field, message)) = policy.problems().into_iter().next() {
         return Err(invalid(&format!("policy/{field}"), message));
     }
@@ -725,7 +702,7 @@ pub async fn policy_on(
 pub struct MessageKey(String);
 
 impl MessageKey {
-    pub fn new(institution: &str, message_id: &str) -> Result<Self, InsError> {
+    pub fn new(institution: &str, message_id: &str) -> Result<Self, ServiceError> {
         if message_id.trim().is_empty() || message_id.len() > 64 {
             return Err(invalid("message_id", "1 to 64 characters, unique per message"));
         }
@@ -744,7 +721,7 @@ pub enum Claim {
 /// node that claimed it died mid-call).
 const CLAIM_SECONDS: i64 = 120;
 
-pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> Result<Claim, InsError> {
+pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> Result<Claim, ServiceError> {
     let digest = sha256_hex(canonical_json(body).as_bytes());
     let inserted = sqlx::query("INSERT INTO ins_messages (message_id, endpoint, body_sha256, status, response, at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (message_id) DO NOTHING")
         .bind(&key.0)
@@ -756,7 +733,7 @@ pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> R
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Claimed);
     }
-    let busy = || InsError::Conflict("message_id: this message is being processed; send it again shortly".into());
+    let busy = || ServiceError::Conflict("message_id: this message is being processed; send it again shortly".into());
     // Gone again already: its first attempt was refused and released just now.
     let row = sqlx::query("SELECT endpoint, body_sha256, status, response, at FROM ins_messages WHERE message_id = $1")
         .bind(&key.0)
@@ -764,7 +741,7 @@ pub async fn claim(db: &Db, key: &MessageKey, endpoint: &str, body: &Value) -> R
         .await?
         .ok_or_else(busy)?;
     if row.get::<String, _>(0) != endpoint || row.get::<String, _>(1) != digest {
-        return Err(InsError::Conflict(
+        return Err(ServiceError::Conflict(
             "message_id: this id was used for a different message".into(),
         ));
     }
@@ -850,7 +827,7 @@ pub async fn visit(db: &Db, number: &str) -> Result<Option<Visit>, DbError> {
 }
 
 /// A visit is registered on or after its treatment date, and no earlier than 2000.
-pub fn check_treatment_date(treated_on: NaiveDate) -> Result<(), InsError> {
+pub fn check_treatment_date(treated_on: NaiveDate) -> Result<(), ServiceError> {
     let today = Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
     let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
     if treated_on > today || treated_on < earliest {
@@ -912,7 +889,7 @@ pub struct Context {
     pub filed: bool,
 }
 
-pub async fn context(db: &Db, visit: &Visit) -> Result<Context, InsError> {
+pub async fn context(db: &Db, visit: &Visit) -> Result<Context, ServiceError> {
     let row = sqlx::query("SELECT id, name, fund_code, status, account_balance_fen FROM ins_persons WHERE id = $1")
         .bind(visit.person_id)
         .fetch_one(db.pool())
@@ -926,14 +903,14 @@ pub async fn context(db: &Db, visit: &Visit) -> Result<Context, InsError> {
     };
     let fund = fund(db, &person.fund)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("fund {}", person.fund)))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("fund {}", person.fund)))?;
     let institution = institution(db, &visit.institution)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("institution {}", visit.institution)))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("institution {}", visit.institution)))?;
     // Checked again here: the bureau may have taken the institution off the network
     // since the visit was registered.
     if fund.jurisdiction.province() != institution.jurisdiction.province() && !institution.networked {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "institution {} is not networked for cross-province settlement",
             institution.code
         )));
@@ -941,7 +918,7 @@ pub async fn context(db: &Db, visit: &Visit) -> Result<Context, InsError> {
     let policy = policy_on(db, &fund.code, institution.level, visit.kind, visit.treated_on)
         .await?
         .ok_or_else(|| {
-            InsError::Conflict(format!(
+            ServiceError::Conflict(format!(
                 "fund {} has no policy for level {} in force on {}",
                 fund.code, institution.level, visit.treated_on
             ))
@@ -1003,7 +980,7 @@ async fn lock_ytd(tx: &mut Tx, person: i64, year: i32) -> Result<YearToDate, DbE
     })
 }
 
-fn compute(ctx: &Context, visit: &Visit, ytd: YearToDate) -> Result<Settlement, InsError> {
+fn compute(ctx: &Context, visit: &Visit, ytd: YearToDate) -> Result<Settlement, ServiceError> {
     let balance = ctx.person.account_balance_fen;
     domain::settle(&Inputs {
         lines: &visit.lines,
@@ -1101,9 +1078,9 @@ fn settlement_transfers(ctx: &Context, s: &Settlement) -> Vec<(String, String, i
 }
 
 /// A quote (pre-settlement): the numbers, with the fund's share held as a pending posting.
-pub async fn quote(db: &Db, actor: &str, visit: &Visit) -> Result<(Settlement, i64), InsError> {
+pub async fn quote(db: &Db, actor: &str, visit: &Visit) -> Result<(Settlement, i64), ServiceError> {
     if !matches!(visit.state.as_str(), "billed" | "quoted") {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "visit {} is {}; quote a billed visit",
             visit.number, visit.state
         )));
@@ -1165,16 +1142,16 @@ pub async fn settle(
     actor: &str,
     visit: &Visit,
     review_percent: u32,
-) -> Result<(SettlementRecord, Settlement), InsError> {
+) -> Result<(SettlementRecord, Settlement), ServiceError> {
     if !matches!(visit.state.as_str(), "billed" | "quoted") {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "visit {} is {}; settle a billed or quoted visit",
             visit.number, visit.state
         )));
     }
     let ctx = context(db, visit).await?;
     if ctx.person.status != "active" {
-        return Err(InsError::Conflict("the person's insurance is suspended".into()));
+        return Err(ServiceError::Conflict("the person's insurance is suspended".into()));
     }
     let mut tx = db.begin().await?;
     let changed =
@@ -1183,7 +1160,7 @@ pub async fn settle(
             .execute(tx.conn())
             .await?;
     if changed.rows_affected() == 0 {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "visit {} was settled meanwhile",
             visit.number
         )));
@@ -1363,15 +1340,15 @@ pub async fn settlement(db: &Db, id: i64) -> Result<Option<SettlementRecord>, Db
 
 /// Reverses a settlement with opposite transfers (history is never edited) and gives
 /// back the year's totals and the personal account.
-pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64, InsError> {
+pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64, ServiceError> {
     if reason.trim().is_empty() {
         return Err(invalid("reason", "say why"));
     }
     let record = settlement(db, id)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("settlement {id}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("settlement {id}")))?;
     if record.kind != "settlement" {
-        return Err(InsError::Conflict("a reversal cannot be reversed".into()));
+        return Err(ServiceError::Conflict("a reversal cannot be reversed".into()));
     }
     let place = institution(db, &record.institution).await?.map(|i| i.jurisdiction);
     let mut tx = db.begin().await?;
@@ -1380,7 +1357,7 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
         .execute(tx.conn())
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(InsError::Conflict(format!("settlement {id} is already reversed")));
+        return Err(ServiceError::Conflict(format!("settlement {id} is already reversed")));
     }
     // A rejected claim has already given money back to the fund; reversing it too
     // would refund twice. (review() takes the same row lock, so one of the two wins.)
@@ -1390,14 +1367,15 @@ pub async fn reverse(db: &Db, actor: &str, id: i64, reason: &str) -> Result<i64,
         .await?
         .is_some()
     {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "settlement {id} was rejected in review and corrected; it cannot be reversed"
         )));
     }
     let visit_row = sqlx::query("SELECT v.id, v.person_id, v.treated_on FROM ins_visits v JOIN ins_settlements s ON s.visit_id = v.id WHERE s.id = $1").bind(id).fetch_one(tx.conn()).await?;
     let (visit_id, person, treated_on): (i64, i64, String) = (visit_row.get(0), visit_row.get(1), visit_row.get(2));
     let year = NaiveDate::parse_from_str(&treated_on, "%Y-%m-%d").map_or(0, |d| d.year());
-    let s: Settlement = serde_json::from_value(record.result.clone()).map_err(|e| InsError::Conflict(e.to_string()))?;
+    let s: Settlement =
+        serde_json::from_value(record.result.clone()).map_err(|e| ServiceError::Conflict(e.to_string()))?;
     let ytd = lock_ytd(&mut tx, person, year).await?;
     sqlx::query("UPDATE ins_ytd SET deductible_paid_fen = $1, fund_paid_fen = $2 WHERE person_id = $3 AND year = $4")
         .bind((ytd.deductible_paid_fen - s.deductible_fen).max(0))
@@ -1507,7 +1485,7 @@ pub async fn ledger_balances(db: &Db) -> Result<bool, DbError> {
     Ok(total == 0)
 }
 
-pub async fn prepay(db: &Db, actor: &str, fund_code: &str, amount_fen: i64) -> Result<(), InsError> {
+pub async fn prepay(db: &Db, actor: &str, fund_code: &str, amount_fen: i64) -> Result<(), ServiceError> {
     if !(1..=MAX_PREPAYMENT_FEN).contains(&amount_fen) {
         return Err(invalid("amount_fen", "1 fen to ¥10,000,000,000 in one prepayment"));
     }
@@ -1567,7 +1545,7 @@ pub async fn statement_public_key(db: &Db) -> Result<String, DbError> {
 /// Month-end: one statement per (insured fund, province of treatment) with a line per
 /// settlement (and reversal), signed by the platform. Running it again for the month
 /// changes nothing.
-pub async fn clear_month(db: &Db, actor: &str, month: &str) -> Result<Vec<Statement>, InsError> {
+pub async fn clear_month(db: &Db, actor: &str, month: &str) -> Result<Vec<Statement>, ServiceError> {
     if month.len() != 7 || NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
         return Err(invalid("month", "YYYY-MM"));
     }
@@ -1811,10 +1789,10 @@ pub async fn review(
     confirm: bool,
     note: &str,
     correction_fen: i64,
-) -> Result<(), InsError> {
+) -> Result<(), ServiceError> {
     let record = settlement(db, settlement_id)
         .await?
-        .ok_or_else(|| InsError::NotFound(format!("settlement {settlement_id}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("settlement {settlement_id}")))?;
     if !confirm && !(1..=record.fund_fen).contains(&correction_fen) {
         return Err(invalid(
             "correction_fen",
@@ -1835,7 +1813,7 @@ pub async fn review(
         .execute(tx.conn())
         .await?;
     if changed.rows_affected() == 0 {
-        return Err(InsError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "settlement {settlement_id} is not awaiting review"
         )));
     }
@@ -1846,7 +1824,7 @@ pub async fn review(
             .execute(tx.conn())
             .await?;
         if open.rows_affected() == 0 {
-            return Err(InsError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "settlement {settlement_id} was reversed; the institution has already refunded it"
             )));
         }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod module;
 pub mod panic;
 pub mod problem;
+pub mod service_error;
 
 pub use api::{ApiRoutes, Doc};
 pub use app::{Platform, build, serve};
@@ -20,3 +21,4 @@ pub use caller::Auth;
 pub use extract::{Json, Query};
 pub use module::{AppContext, Config, Module, NavEntry, all_migrations};
 pub use problem::{ApiError, ApiResult};
+pub use service_error::{ServiceError, invalid};
