@@ -319,10 +319,10 @@ async fn once<F, Fut>(
     run: F,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Institution) -> Fut,
     Fut: std::future::Future<Output = ApiResult<(StatusCode, Value)>>,
 {
-    desk(auth, routing).await?;
+    let inst = desk(auth, routing).await?;
     let key = service::MessageKey::new(&routing.fixmedins_code, &routing.message_id)?;
     if let service::Claim::Answered(status, response) = service::claim(auth.db(), &key, endpoint, body).await? {
         return Ok((
@@ -330,7 +330,7 @@ where
             axum::Json(response),
         ));
     }
-    match run().await {
+    match run(inst).await {
         Ok((status, response)) => {
             service::answer(auth.db(), &key, status.as_u16(), &response).await?;
             Ok((status, axum::Json(response)))
@@ -353,9 +353,9 @@ pub struct EligibilityInput {
 
 async fn eligibility(auth: Auth, Json(input): Json<EligibilityInput>) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, "eligibility", &input.routing, &body, || async {
-        let inst = desk(&auth, &input.routing).await?;
-        let person = person_for(&auth, &input.routing, &input.national_id, &inst).await?;
+    let (auth, input) = (&auth, &input);
+    once(auth, "eligibility", &input.routing, &body, |inst| async move {
+        let person = person_for(auth, &input.routing, &input.national_id, &inst).await?;
         let today = chrono::Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
         let filings = service::filings(auth.db(), person.id).await?;
         let filed = service::filed_for(&filings, inst.jurisdiction, today);
@@ -376,9 +376,9 @@ pub struct VisitInput {
 
 async fn register_visit(auth: Auth, Json(input): Json<VisitInput>) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, "visit", &input.routing, &body, || async {
-        let inst = desk(&auth, &input.routing).await?;
-        let person = person_for(&auth, &input.routing, &input.national_id, &inst).await?;
+    let (auth, input) = (&auth, &input);
+    once(auth, "visit", &input.routing, &body, |inst| async move {
+        let person = person_for(auth, &input.routing, &input.national_id, &inst).await?;
         service::check_treatment_date(input.treated_on)?;
         let mut tx = auth.db().begin().await?;
         let visit = service::register_visit(&mut tx, &person, &inst, input.kind, input.treated_on).await?;
@@ -397,17 +397,17 @@ async fn register_visit(auth: Auth, Json(input): Json<VisitInput>) -> ApiResult<
     .await
 }
 
-async fn load_visit(auth: &Auth, number: &str, routing: &Routing) -> ApiResult<service::Visit> {
+/// The visit, if it is the institution's.
+async fn load_visit(auth: &Auth, number: &str, inst: &Institution) -> ApiResult<service::Visit> {
     let visit = service::visit(auth.db(), number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("visit {number}")))?;
-    if visit.institution != routing.fixmedins_code {
+    if visit.institution != inst.code {
         return Err(ApiError::invalid(
             "fixmedins_code",
             "the visit belongs to another institution",
         ));
     }
-    desk(auth, routing).await?;
     Ok(visit)
 }
 
@@ -425,44 +425,48 @@ async fn bill(
     Json(input): Json<BillInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, &format!("bill:{number}"), &input.routing, &body, || async {
-        let visit = load_visit(&auth, &number, &input.routing).await?;
-        if !matches!(visit.state.as_str(), "registered" | "billed" | "quoted") {
-            return Err(ApiError::Conflict(format!("visit {number} is {}", visit.state)));
-        }
-        if input.lines.is_empty() || input.lines.len() > 500 {
-            return Err(ApiError::invalid("lines", "1 to 500 lines"));
-        }
-        let inst = service::institution(auth.db(), &visit.institution)
-            .await?
-            .ok_or_else(|| ApiError::internal("institution vanished"))?;
-        let catalogue = service::catalogue(auth.db(), inst.jurisdiction).await?;
-        for (i, line) in input.lines.iter().enumerate() {
-            if !catalogue.contains_key(&line.item) {
-                return Err(ApiError::invalid(
-                    &format!("lines/{i}/item"),
-                    format!("'{}' is not in the catalogue of the place of treatment", line.item),
-                ));
+    let (auth, input, number) = (&auth, &input, &number);
+    once(
+        auth,
+        &format!("bill:{number}"),
+        &input.routing,
+        &body,
+        |inst| async move {
+            let visit = load_visit(auth, number, &inst).await?;
+            if !matches!(visit.state.as_str(), "registered" | "billed" | "quoted") {
+                return Err(ApiError::Conflict(format!("visit {number} is {}", visit.state)));
             }
-        }
-        let mut tx = auth.db().begin().await?;
-        sqlx::query("UPDATE ins_visits SET lines = $1, state = 'billed' WHERE id = $2")
-            .bind(serde_json::to_string(&input.lines).unwrap_or_default())
-            .bind(visit.id)
-            .execute(tx.conn())
+            if input.lines.is_empty() || input.lines.len() > 500 {
+                return Err(ApiError::invalid("lines", "1 to 500 lines"));
+            }
+            let catalogue = service::catalogue(auth.db(), inst.jurisdiction).await?;
+            for (i, line) in input.lines.iter().enumerate() {
+                if !catalogue.contains_key(&line.item) {
+                    return Err(ApiError::invalid(
+                        &format!("lines/{i}/item"),
+                        format!("'{}' is not in the catalogue of the place of treatment", line.item),
+                    ));
+                }
+            }
+            let mut tx = auth.db().begin().await?;
+            sqlx::query("UPDATE ins_visits SET lines = $1, state = 'billed' WHERE id = $2")
+                .bind(serde_json::to_string(&input.lines).unwrap_or_default())
+                .bind(visit.id)
+                .execute(tx.conn())
+                .await?;
+            service::audit(
+                &mut tx,
+                &auth.actor(),
+                "visit.bill",
+                number.clone(),
+                Some(inst.jurisdiction),
+                json!({"lines": input.lines.len()}),
+            )
             .await?;
-        service::audit(
-            &mut tx,
-            &auth.actor(),
-            "visit.bill",
-            number.clone(),
-            Some(inst.jurisdiction),
-            json!({"lines": input.lines.len()}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((StatusCode::OK, json!({"visit": number, "lines": input.lines.len()})))
-    })
+            tx.commit().await?;
+            Ok((StatusCode::OK, json!({"visit": number, "lines": input.lines.len()})))
+        },
+    )
     .await
 }
 
@@ -479,14 +483,21 @@ async fn quote(
     Json(input): Json<MessageInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, &format!("quote:{number}"), &input.routing, &body, || async {
-        let visit = load_visit(&auth, &number, &input.routing).await?;
-        let (settlement, posting) = service::quote(auth.db(), &auth.actor(), &visit).await?;
-        Ok((
-            StatusCode::OK,
-            json!({"visit": number, "hold": posting, "settlement": settlement}),
-        ))
-    })
+    let (auth, input, number) = (&auth, &input, &number);
+    once(
+        auth,
+        &format!("quote:{number}"),
+        &input.routing,
+        &body,
+        |inst| async move {
+            let visit = load_visit(auth, number, &inst).await?;
+            let (settlement, posting) = service::quote(auth.db(), &auth.actor(), &visit).await?;
+            Ok((
+                StatusCode::OK,
+                json!({"visit": number, "hold": posting, "settlement": settlement}),
+            ))
+        },
+    )
     .await
 }
 
@@ -496,14 +507,21 @@ async fn settle(
     Json(input): Json<MessageInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, &format!("settle:{number}"), &input.routing, &body, || async {
-        let visit = load_visit(&auth, &number, &input.routing).await?;
-        let (record, settlement) = service::settle(auth.db(), &auth.actor(), &visit, REVIEW_PERCENT).await?;
-        Ok((
-            StatusCode::OK,
-            json!({"settlement_id": record.id, "review": record.review, "settlement": settlement}),
-        ))
-    })
+    let (auth, input, number) = (&auth, &input, &number);
+    once(
+        auth,
+        &format!("settle:{number}"),
+        &input.routing,
+        &body,
+        |inst| async move {
+            let visit = load_visit(auth, number, &inst).await?;
+            let (record, settlement) = service::settle(auth.db(), &auth.actor(), &visit, REVIEW_PERCENT).await?;
+            Ok((
+                StatusCode::OK,
+                json!({"settlement_id": record.id, "review": record.review, "settlement": settlement}),
+            ))
+        },
+    )
     .await
 }
 
@@ -524,7 +542,8 @@ async fn reverse(
         .parse()
         .map_err(|_| ApiError::bad_request("id", "a settlement id is a number"))?;
     let body = serde_json::to_value(&input).unwrap_or_default();
-    once(&auth, &format!("reverse:{id}"), &input.routing, &body, || async {
+    let (auth, input) = (&auth, &input);
+    once(auth, &format!("reverse:{id}"), &input.routing, &body, |_| async move {
         let record = service::settlement(auth.db(), id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("settlement {id}")))?;
@@ -534,7 +553,6 @@ async fn reverse(
                 "the settlement belongs to another institution",
             ));
         }
-        desk(&auth, &input.routing).await?;
         let reversal = service::reverse(auth.db(), &auth.actor(), id, &input.reason).await?;
         Ok((StatusCode::OK, json!({"reversal_id": reversal})))
     })
