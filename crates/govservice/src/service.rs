@@ -25,9 +25,7 @@ pub static CALENDAR: LazyLock<WorkCalendar> = LazyLock::new(|| {
     WorkCalendar::parse(include_str!("../../../data/calendar/cn-2024-2026.csv")).expect("the shipped calendar is valid")
 });
 
-pub fn today() -> NaiveDate {
-    Utc::now().with_timezone(&shanghai()).date_naive()
-}
+pub use yrd_kernel::time::today;
 
 pub use yrd_web::{ServiceError, invalid};
 

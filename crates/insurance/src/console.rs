@@ -224,9 +224,7 @@ async fn run_desk(page: &Page, form: &DeskForm) -> Result<(String, crate::domain
     } else {
         VisitKind::Outpatient
     };
-    let today = chrono::Utc::now()
-        .with_timezone(&yrd_kernel::time::shanghai())
-        .date_naive();
+    let today = yrd_kernel::time::today();
     let catalogue = service::catalogue(db, inst.jurisdiction).await.map_err(refused)?;
     if let Some(unknown) = lines.iter().find(|l| !catalogue.contains_key(&l.item)) {
         return Err(format!("'{}' is not in the catalogue", unknown.item));

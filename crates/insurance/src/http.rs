@@ -356,7 +356,7 @@ async fn eligibility(auth: Auth, Json(input): Json<EligibilityInput>) -> ApiResu
     let (auth, input) = (&auth, &input);
     once(auth, "eligibility", &input.routing, &body, |inst| async move {
         let person = person_for(auth, &input.routing, &input.national_id, &inst).await?;
-        let today = chrono::Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
+        let today = yrd_kernel::time::today();
         let filings = service::filings(auth.db(), person.id).await?;
         let filed = service::filed_for(&filings, inst.jurisdiction, today);
         Ok((StatusCode::OK, json!({"person": {"name": person.name, "fund": person.fund, "status": person.status, "account_balance_fen": person.account_balance_fen}, "filed_for_this_place": filed, "filings": filings})))

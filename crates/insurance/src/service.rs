@@ -828,7 +828,7 @@ pub async fn visit(db: &Db, number: &str) -> Result<Option<Visit>, DbError> {
 
 /// A visit is registered on or after its treatment date, and no earlier than 2000.
 pub fn check_treatment_date(treated_on: NaiveDate) -> Result<(), ServiceError> {
-    let today = Utc::now().with_timezone(&yrd_kernel::time::shanghai()).date_naive();
+    let today = yrd_kernel::time::today();
     let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
     if treated_on > today || treated_on < earliest {
         return Err(invalid(
@@ -999,10 +999,7 @@ fn compute(ctx: &Context, visit: &Visit, ytd: YearToDate) -> Result<Settlement, 
 
 /// The month in Shanghai now.
 fn current_month() -> String {
-    Utc::now()
-        .with_timezone(&yrd_kernel::time::shanghai())
-        .format("%Y-%m")
-        .to_string()
+    yrd_kernel::time::today().format("%Y-%m").to_string()
 }
 
 /// A settlement is cleared with its treatment month; if that month is already cleared

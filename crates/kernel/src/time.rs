@@ -1,6 +1,6 @@
 //! Time conventions: stored in UTC as RFC 3339 text, shown in Asia/Shanghai.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 
 /// China Standard Time has been UTC+8 all year since 1991, so a fixed offset is exact.
 pub fn shanghai() -> FixedOffset {
@@ -11,6 +11,11 @@ pub fn shanghai() -> FixedOffset {
 /// Fixed width, so text order is time order on both database backends.
 pub fn to_db(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Today's date in China Standard Time, the region's calendar.
+pub fn today() -> NaiveDate {
+    Utc::now().with_timezone(&shanghai()).date_naive()
 }
 
 pub fn now_db() -> String {

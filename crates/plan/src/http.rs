@@ -19,12 +19,7 @@ use yrd_kernel::{AccessLevel, JurisdictionCode, ValidationErrors};
 use yrd_web::core_api::csv_response;
 use yrd_web::{ApiError, ApiResult, ApiRoutes, AppContext, Auth, Doc, Json, Query};
 
-/// Today in China Standard Time, the plan's calendar.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&yrd_kernel::time::shanghai())
-        .date_naive()
-}
+pub use yrd_kernel::time::today;
 
 pub fn routes(_ctx: &AppContext) -> ApiRoutes {
     ApiRoutes::new()

@@ -55,9 +55,7 @@ async fn planner(
     let network = shared.network(page.auth.db()).await?;
     let mut stations = network.search("");
     stations.sort_by(|a, b| a.id.cmp(&b.id));
-    let today = chrono::Utc::now()
-        .with_timezone(&yrd_kernel::time::shanghai())
-        .date_naive();
+    let today = yrd_kernel::time::today();
     let date = form.date.clone().unwrap_or_else(|| today.to_string());
     let time = form.time.clone().unwrap_or_else(|| "08:00".into());
     let result = match (&form.from, &form.to) {
