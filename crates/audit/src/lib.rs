@@ -101,6 +101,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// HMAC-SHA256 (RFC 2104) as hex: a keyed hash for identifiers that must never be
+/// stored in the clear. Keys longer than the block are hashed first, as the RFC says.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).chain(message.iter().copied()).collect();
+    let inner = Sha256::digest(&inner);
+    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).chain(inner.iter().copied()).collect();
+    hex(&Sha256::digest(&outer))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -296,4 +311,15 @@ pub async fn verify(db: &Db) -> Result<Verification, DbError> {
         head: (checked > 0).then_some(prev_hash),
         first_broken: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        assert_eq!(
+            super::hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 }

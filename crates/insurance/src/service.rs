@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use yrd_audit::{canonical_json, sha256_hex};
 use yrd_db::{Backend, Db, DbError, Tx};
 use yrd_kernel::time::{now_db, to_db};
-use yrd_kernel::{Fen, JurisdictionCode};
+use yrd_kernel::{Fen, JurisdictionCode, national_id};
 
 pub const MODULE: &str = "insurance";
 /// The billing desks' role, apart from the funds': a grant of `insurance_desk` at write
@@ -78,36 +78,13 @@ async fn secret(db: &Db, name: &str) -> Result<Vec<u8>, DbError> {
 /// HMAC-SHA256 of a national ID under the platform's key: IDs are never stored.
 pub async fn id_hash(db: &Db, national_id: &str) -> Result<String, DbError> {
     let key = secret(db, "national-id").await?;
-    let mut k = [0u8; 64];
-    k[..key.len().min(64)].copy_from_slice(&key[..key.len().min(64)]);
-    let inner: Vec<u8> = k
-        .iter()
-        .map(|b| b ^ 0x36)
-        .chain(national_id.trim().to_uppercase().bytes())
-        .collect();
-    let inner = Sha256::digest(&inner);
-    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(inner.iter().copied()).collect();
-    Ok(sha256_hex(&outer))
+    Ok(yrd_audit::hmac_sha256_hex(
+        &key,
+        national_id::normalise(national_id).as_bytes(),
+    ))
 }
 
-/// A national ID: 18 characters, 17 digits and a check character (digit or X).
-pub fn valid_national_id(text: &str) -> bool {
-    let t = text.trim().to_uppercase();
-    let b = t.as_bytes();
-    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
-    b[17] == b"10X98765432"[(sum % 11) as usize]
-}
-
-/// A valid national ID for tests and demo data, from 17 digits.
-pub fn with_check_digit(first17: &str) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
-    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
+pub use national_id::{is_valid as valid_national_id, with_check_digit};
 
 // ---------------------------------------------------------------------------------------
 // Registries

@@ -7,6 +7,7 @@ pub mod access;
 pub mod indicator;
 pub mod jurisdiction;
 pub mod money;
+pub mod national_id;
 pub mod text;
 pub mod time;
 pub mod validation;

@@ -130,6 +130,7 @@ pub fn build(ctx: AppContext, modules: &[Arc<dyn Module>]) -> Platform {
             operations,
         });
         console_routes = console_routes.nest(&format!("/{name}"), module.console(&ctx));
+        api = api.merge(module.endpoints(&ctx));
     }
     let openapi = Arc::new(openapi_document(&groups, env!("CARGO_PKG_VERSION")));
     let _ = document.set(openapi.clone());

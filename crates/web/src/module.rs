@@ -27,6 +27,11 @@ pub trait Module: Send + Sync + 'static {
     fn api(&self, _ctx: &AppContext) -> ApiRoutes {
         ApiRoutes::new()
     }
+    /// Protocol endpoints outside the JSON API (e.g. FHIR at `/fhir`), merged at the root.
+    /// They answer in their protocol's own error format.
+    fn endpoints(&self, _ctx: &AppContext) -> Router {
+        Router::new()
+    }
     /// Console pages, mounted at `/<name>`.
     fn console(&self, _ctx: &AppContext) -> Router {
         Router::new()

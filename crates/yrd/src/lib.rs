@@ -12,6 +12,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
         Arc::new(yrd_plan::PlanModule::new()),
         Arc::new(yrd_govservice::GovServiceModule::new()),
         Arc::new(yrd_insurance::InsuranceModule::new()),
+        Arc::new(yrd_health::HealthModule::new()),
         Arc::new(yrd_transit::TransitModule::new()),
     ]
 }
@@ -79,6 +80,24 @@ pub const DEMO_USERS: &[DemoUser] = &[
             ("*", AccessLevel::Write, "34"),
             ("govservice", AccessLevel::Approve, "34"),
         ],
+    },
+    DemoUser {
+        login: "demo.hospital.sh",
+        display_name: "上海市中心医院系统 Shanghai hospital system (demo)",
+        is_admin: false,
+        grants: &[],
+    },
+    DemoUser {
+        login: "demo.hospital.ah",
+        display_name: "合肥市中心医院系统 Hefei hospital system (demo)",
+        is_admin: false,
+        grants: &[],
+    },
+    DemoUser {
+        login: "demo.patient",
+        display_name: "王芳 Wang Fang, patient (demo)",
+        is_admin: false,
+        grants: &[],
     },
 ];
 

@@ -467,7 +467,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 
 fn demo_login_line() -> String {
     format!(
-        "DEMO logins (demonstration data only): demo.admin, demo.office, demo.sh, demo.js, demo.zj, demo.ah — password {}",
+        "DEMO logins (demonstration data only): demo.admin, demo.office, demo.sh, demo.js, demo.zj, demo.ah, demo.hospital.sh, demo.hospital.ah, demo.patient — password {}",
         yrd::DEMO_PASSWORD
     )
 }

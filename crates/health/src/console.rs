@@ -1,0 +1,449 @@
+//! The health console: the regional picture, the hospital's view of a visiting
+//! patient, the patient's consents and access log, and the recognition catalogue.
+
+use crate::access::{self, Reader};
+use crate::http::{self, ConsentInput, ReadQuery};
+use crate::mpi::Keys;
+use crate::recognition::{self, DecisionInput};
+use crate::store::{self, MODULE};
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::html;
+use serde::Deserialize;
+use sqlx::Row;
+use std::collections::BTreeMap;
+use yrd_kernel::{AccessLevel, Fen, JurisdictionCode};
+use yrd_web::console::map::shaded_region_map;
+use yrd_web::console::{Page, badge, table};
+
+pub fn routes() -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/hospital", get(hospital_page))
+        .route("/hospital/decide", post(decide_form))
+        .route("/me", get(patient_page))
+        .route("/me/consents", post(consent_form))
+        .route("/me/consents/{id}/withdraw", post(withdraw_form))
+        .route("/catalogue", get(catalogue_page))
+}
+
+fn place_name(page: &Page, code: &str) -> String {
+    JurisdictionCode::parse(code)
+        .map(|c| {
+            page.lang
+                .pick(&c.jurisdiction().name_zh, &c.jurisdiction().name_en)
+                .to_string()
+        })
+        .unwrap_or_else(|_| code.into())
+}
+
+fn failed(page: &Page, error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "health console");
+    let body = html! { div.notice.error role="alert" { (page.t("health.failed")) } };
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        page.render(page.t("health.title"), body),
+    )
+        .into_response()
+}
+
+async fn overview(page: Page) -> Response {
+    let db = page.auth.db().clone();
+    let hospitals = match store::hospitals(&db).await {
+        Ok(h) => h,
+        Err(e) => return failed(&page, e),
+    };
+    let scopes = page.auth.principal.scopes(MODULE, AccessLevel::Read);
+    let pairs = match http::visible_stats(&db, &scopes).await {
+        Ok(p) => p,
+        Err(e) => return failed(&page, e),
+    };
+    // Share of decisions that accepted the result, by the reading hospital's city.
+    let mut by_city: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    if scopes != yrd_auth::Scopes::Nothing
+        && let Ok(rows) = sqlx::query(
+            "SELECT h.jurisdiction, d.decision FROM health_decisions d JOIN health_hospitals h ON h.org_id = d.reader_org",
+        )
+        .fetch_all(db.pool())
+        .await
+    {
+        for row in rows {
+            let city: String = row.get(0);
+            if JurisdictionCode::parse(&city).is_ok_and(|c| scopes.covers(c)) {
+                let entry = by_city.entry(city).or_default();
+                entry.1 += 1;
+                if row.get::<String, _>(1) == "accepted" {
+                    entry.0 += 1;
+                }
+            }
+        }
+    }
+    let max_saved = pairs.iter().map(|p| p.saved_fen).max().unwrap_or(1).max(1);
+    let mut per_province: BTreeMap<String, usize> = BTreeMap::new();
+    for h in &hospitals {
+        *per_province.entry(h.jurisdiction.province().to_string()).or_default() += 1;
+    }
+    let body = html! {
+        p.lead { (page.t("health.lead")) }
+        p {
+            a href="/health/hospital" { (page.t("health.hospital_view")) " →" } " · "
+            a href="/health/me" { (page.t("health.patient_view")) " →" } " · "
+            a href="/health/catalogue" { (page.t("health.catalogue")) " →" } " · "
+            a href="/fhir/metadata" { "FHIR CapabilityStatement →" }
+        }
+        p.totals {
+            (page.t("health.hospitals")) ": " strong { (hospitals.len()) }
+            @for (province, n) in &per_province { " · " (place_name(&page, province)) " " strong { (n) } }
+        }
+        @if scopes == yrd_auth::Scopes::Nothing {
+            p { (page.t("health.sign_in_for_figures")) }
+        } @else {
+            h2 { (page.t("health.pairs")) }
+            (table(&[page.t("health.source"), page.t("health.reader"), page.t("health.reused"), page.t("health.avoided"), page.t("health.declined"), page.t("health.saved"), ""], html! {
+                @for p in &pairs { tr {
+                    td { (place_name(&page, &p.source_province)) }
+                    td { (place_name(&page, &p.reader_province)) }
+                    td { (p.results_reused) }
+                    td { (p.repeats_avoided) }
+                    td { (p.declined) }
+                    td { (Fen(p.saved_fen)) }
+                    td { svg.bar viewBox="0 0 100 10" width="120" height="12" role="img" aria-label=(Fen(p.saved_fen).to_string()) {
+                        rect x="0" y="0" height="10" width=(format!("{:.1}", p.saved_fen as f64 * 100.0 / max_saved as f64)) fill="var(--accent)" {}
+                    } }
+                } }
+            }))
+            h2 { (page.t("health.map")) }
+            (shaded_region_map(page.lang, |_| None, |city| {
+                by_city.get(&city.code.to_string()).filter(|(_, n)| *n > 0).map(|(accepted, n)| {
+                    (*accepted as f64 / *n as f64, format!("{accepted}/{n}"))
+                })
+            }))
+        }
+    };
+    page.render(page.t("health.title"), body).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct HospitalQuery {
+    patient: Option<String>,
+    break_glass_reason: Option<String>,
+    message: Option<String>,
+}
+
+async fn own_patients(db: &yrd_db::Db, org_id: &str) -> Result<Vec<(String, String, String)>, crate::fhir::FhirError> {
+    let rows = sqlx::query("SELECT res_id, content FROM fhir_resources WHERE res_type = 'Patient' AND owner_org = $1 ORDER BY last_updated DESC LIMIT 100")
+        .bind(org_id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let content: serde_json::Value = serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default();
+            let name = content["name"][0]["text"].as_str().unwrap_or("—").to_string();
+            let birth = content["birthDate"].as_str().unwrap_or_default().to_string();
+            (r.get(0), name, birth)
+        })
+        .collect())
+}
+
+async fn hospital_page(page: Page, Query(query): Query<HospitalQuery>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    let read = ReadQuery {
+        purpose: None,
+        break_glass_reason: query.break_glass_reason.clone(),
+    };
+    let reader = match http::staff_reader(&page.auth, &read).await {
+        Ok(r) => r,
+        Err(_) => {
+            let body = html! { div.notice.error role="alert" { (page.t("health.not_staff")) } };
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                page.render(page.t("health.hospital_view"), body),
+            )
+                .into_response();
+        }
+    };
+    let db = page.auth.db().clone();
+    let patients = match own_patients(&db, &reader.hospital.org_id).await {
+        Ok(p) => p,
+        Err(e) => return failed(&page, e),
+    };
+    let results = match &query.patient {
+        Some(patient) => Some(
+            recognition::results(&db, &reader, patient)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
+        None => None,
+    };
+    let body = html! {
+        p.lead { (reader.hospital.name) " · " (place_name(&page, &reader.hospital.jurisdiction.to_string())) " · " (reader.hospital.level) (reader.hospital.grade) }
+        @if let Some(message) = &query.message { div.notice.success role="status" { (message) } }
+        form.card.narrow method="get" action="/health/hospital" {
+            label { (page.t("health.patient")) select name="patient" {
+                @for (id, name, birth) in &patients { option value=(id) selected[query.patient.as_deref() == Some(id.as_str())] { (name) " · " (birth) " · " (id) } }
+            } }
+            button type="submit" { (page.t("health.show_results")) }
+        }
+        @match &results {
+            Some(Ok(views)) => {
+                h2 { (page.t("health.results")) }
+                @if views.is_empty() { p { (page.t("health.no_results")) } }
+                @else {
+                    (table(&[page.t("health.date"), page.t("health.test"), page.t("health.value"), page.t("health.source"), page.t("health.status"), page.t("health.decision")], html! {
+                        @for v in views { tr {
+                            td { (v.date.map(|d| d.to_string()).unwrap_or_default()) }
+                            td { (page.lang.pick(v.item_name_zh.as_deref().unwrap_or("—"), v.item_name_en.as_deref().unwrap_or("—"))) br; small.mono { (v.result) } }
+                            td { (v.summary) }
+                            td { (v.source_name) " (" (v.source_level) ")" }
+                            td { @if v.recognisable { (badge("ok", page.t("health.recognisable"))) } @else { (badge("warn", page.t("health.not_recognisable"))) br; small { (v.why_not.clone().unwrap_or_default()) } } }
+                            td {
+                                @match &v.decision {
+                                    Some(d) => { (badge(if d == "accepted" { "ok" } else { "muted" }, page.t(if d == "accepted" { "health.accepted" } else { "health.declined_one" }))) },
+                                    None => {
+                                        @if v.item_code.is_some() {
+                                            form.inline method="post" action="/health/hospital/decide" {
+                                                (page.csrf_field())
+                                                input type="hidden" name="patient" value=(query.patient.clone().unwrap_or_default());
+                                                input type="hidden" name="result" value=(v.result);
+                                                @if v.recognisable { button type="submit" name="decision" value="accepted" { (page.t("health.accept")) } " " }
+                                                input name="reason" placeholder=(page.t("health.reason")) aria-label=(page.t("health.reason"));
+                                                button type="submit" name="decision" value="declined" { (page.t("health.decline")) }
+                                            }
+                                        }
+                                    },
+                                }
+                            }
+                        } }
+                    }))
+                }
+            },
+            Some(Err(message)) => {
+                div.notice.error role="alert" { (message) }
+                form.card.narrow method="get" action="/health/hospital" {
+                    input type="hidden" name="patient" value=(query.patient.clone().unwrap_or_default());
+                    label { (page.t("health.break_glass")) input name="break_glass_reason" required minlength="4"; }
+                    button type="submit" { (page.t("health.break_glass_go")) }
+                }
+            },
+            None => {},
+        }
+    };
+    page.render(page.t("health.hospital_view"), body).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    result: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn decide_form(page: Page, Form(form): Form<DecideForm>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let reader: Reader = match http::staff_reader(&page.auth, &ReadQuery::default()).await {
+        Ok(r) => r,
+        Err(_) => return page.forbidden(),
+    };
+    let db = page.auth.db();
+    let input = DecisionInput {
+        patient: form.patient.clone(),
+        result: form.result.clone(),
+        decision: form.decision.clone(),
+        reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
+    };
+    let outcome = match Keys::load(db).await {
+        Ok(keys) => recognition::decide(db, &keys, &reader, &input)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let message = match outcome {
+        Ok(d) => format!("{} · {} · {}", d.result, d.decision, d.id),
+        Err(e) => e,
+    };
+    Redirect::to(&format!(
+        "/health/hospital?patient={}&message={}",
+        yrd_web::console::percent_encode(&form.patient),
+        yrd_web::console::percent_encode(&message)
+    ))
+    .into_response()
+}
+
+async fn patient_page(page: Page, Query(query): Query<HospitalQuery>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    let Ok((_, person)) = http::patient_of(&page.auth).await else {
+        let body = html! { div.notice.error role="alert" { (page.t("health.not_patient")) } };
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            page.render(page.t("health.patient_view"), body),
+        )
+            .into_response();
+    };
+    let db = page.auth.db().clone();
+    let (consents, log, hospitals) = match (
+        http::consents_of(&db, &person).await,
+        access::log_of_person(&db, &person, 200).await,
+        store::hospitals(&db).await,
+    ) {
+        (Ok(c), Ok(l), Ok(h)) => (c, l, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failed(&page, e),
+    };
+    let body = html! {
+        p.lead { (page.t("health.patient_lead")) }
+        @if let Some(message) = &query.message { div.notice role="status" { (message) } }
+        h2 { (page.t("health.consents")) }
+        (table(&[page.t("health.grantee"), page.t("health.purpose"), page.t("health.period"), page.t("health.status"), ""], html! {
+            @for c in &consents { tr {
+                td { (c.grantee_name) br; small.mono { (c.grantee) } }
+                td { (c.purposes.join(", ")) }
+                td { (c.start.clone().unwrap_or_default()) " – " (c.end.clone().unwrap_or_default()) }
+                td { @if c.status == "active" { (badge("ok", page.t("health.active"))) } @else { (badge("muted", page.t("health.withdrawn"))) } }
+                td { @if c.status == "active" {
+                    form.inline method="post" action=(format!("/health/me/consents/{}/withdraw", c.id)) {
+                        (page.csrf_field())
+                        button type="submit" { (page.t("health.withdraw")) }
+                    }
+                } }
+            } }
+        }))
+        form.card.narrow method="post" action="/health/me/consents" {
+            (page.csrf_field())
+            label { (page.t("health.grant_hospital")) select name="hospital" {
+                option value="" { "—" }
+                @for h in &hospitals { option value=(h.org_id) { (h.name) } }
+            } }
+            label { (page.t("health.grant_province")) select name="province" {
+                option value="" { "—" }
+                @for p in ["310000", "320000", "330000", "340000"] { option value=(p) { (place_name(&page, p)) } }
+            } }
+            label { (page.t("health.days")) input name="days" type="number" min="1" max="3650" value="365"; }
+            button type="submit" { (page.t("health.give_consent")) }
+        }
+        h2 { (page.t("health.access_log")) }
+        (table(&[page.t("health.when"), page.t("health.reader"), page.t("health.what"), page.t("health.purpose"), page.t("health.outcome")], html! {
+            @for a in &log { tr {
+                td { (a.at.get(..19).unwrap_or(&a.at).replace('T', " ")) " UTC" }
+                td { (a.reader_name.clone().unwrap_or_else(|| a.reader_org.clone())) }
+                td.mono { (a.what) }
+                td { (a.purpose) @if let Some(reason) = &a.break_glass_reason { br; small { (page.t("health.emergency")) ": " (reason) } } }
+                td { @if a.outcome == "allowed" { (badge("ok", &a.basis)) } @else { (badge("warn", page.t("health.refused"))) } }
+            } }
+        }))
+    };
+    page.render(page.t("health.patient_view"), body).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    hospital: String,
+    #[serde(default)]
+    province: String,
+    #[serde(default)]
+    days: String,
+}
+
+async fn consent_form(page: Page, Form(form): Form<ConsentForm>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let Ok((login, person)) = http::patient_of(&page.auth).await else {
+        return page.forbidden();
+    };
+    let province = match form.province.trim() {
+        "" => Ok(None),
+        code => JurisdictionCode::parse(code).map(Some).map_err(|e| e.to_string()),
+    };
+    let message = match province {
+        Err(e) => e,
+        Ok(province) => {
+            let input = ConsentInput {
+                hospital: Some(form.hospital.trim().to_string()).filter(|h| !h.is_empty()),
+                province,
+                purpose: None,
+                days: form.days.trim().parse().ok(),
+            };
+            match http::give(page.auth.db(), &login, &person, &input).await {
+                Ok(_) => page.t("health.consent_given").to_string(),
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    Redirect::to(&format!(
+        "/health/me?message={}",
+        yrd_web::console::percent_encode(&message)
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn withdraw_form(page: Page, Path(id): Path<String>, Form(form): Form<CsrfOnly>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let Ok((login, person)) = http::patient_of(&page.auth).await else {
+        return page.forbidden();
+    };
+    let message = match http::withdraw(page.auth.db(), &login, &person, &id).await {
+        Ok(()) => page.t("health.consent_withdrawn").to_string(),
+        Err(e) => e.to_string(),
+    };
+    Redirect::to(&format!(
+        "/health/me?message={}",
+        yrd_web::console::percent_encode(&message)
+    ))
+    .into_response()
+}
+
+async fn catalogue_page(page: Page) -> Response {
+    let items = match recognition::items(page.auth.db()).await {
+        Ok(items) => items,
+        Err(e) => return failed(&page, e),
+    };
+    let body = html! {
+        p.lead { (page.t("health.catalogue_lead")) }
+        (table(&[page.t("health.code"), page.t("health.test"), page.t("health.kind"), page.t("health.validity"), page.t("health.min_level"), page.t("health.fee")], html! {
+            @for i in &items { tr {
+                td.mono { (i.code) }
+                td { (page.lang.pick(&i.name_zh, &i.name_en)) }
+                td { (page.t(&format!("health.kind_{}", i.kind))) }
+                td { (i.validity_days) }
+                td { (i.min_level) }
+                td { (Fen(i.fee_fen)) }
+            } }
+        }))
+    };
+    page.render(page.t("health.catalogue"), body).into_response()
+}
