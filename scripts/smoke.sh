@@ -28,6 +28,8 @@ curl -sf "$base/api/v1/plan" | grep -q '"aspects"'
 curl -sf "$base/api/v1/govservice/items" | grep -q 'YRD-GS-001'
 curl -sf "$base/api/v1/transit/loop" | grep -q 'Shanghai Hongqiao'
 curl -sf "$base/api/v1/insurance/funds" | grep -q '"310100-E"'
+curl -sf "$base/fhir/metadata" | grep -q '"resourceType":"CapabilityStatement"'
+curl -sf "$base/api/v1/health/hospitals" | grep -q '"h-340100"'
 echo "server ready; API description and home page served"
 
 if command -v chromium >/dev/null; then
@@ -55,6 +57,12 @@ if command -v chromium >/dev/null; then
   grep -q '异地就医直接结算' "$out/insurance-zh.html"
   browse --dump-dom "$base/lang/en?back=/insurance" >"$out/insurance-en.html"
   grep -q 'Cross-province medical insurance' "$out/insurance-en.html"
+  browse --dump-dom "$base/lang/zh?back=/health" >"$out/health-zh.html"
+  grep -q '医疗互通' "$out/health-zh.html"
+  grep -q '接入医院' "$out/health-zh.html"
+  browse --dump-dom "$base/lang/en?back=/health/catalogue" >"$out/health-catalogue-en.html"
+  grep -q 'Haemoglobin' "$out/health-catalogue-en.html"
+  grep -q 'CT:51185008' "$out/health-catalogue-en.html"
   browse --window-size=1280,1300 --screenshot="$out/transit-loop-en.png" "$base/lang/en?back=/transit/loop" >/dev/null
   browse --window-size=1280,1200 --screenshot="$out/govservice-zh.png" "$base/lang/zh?back=/govservice" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null

@@ -416,7 +416,7 @@ pub async fn decide(db: &Db, keys: &Keys, reader: &Reader, input: &DecisionInput
     let id = crate::fhir::new_id();
     let fee = if input.decision == "accepted" { view.fee_fen } else { 0 };
     let claims = json!({
-        "iss": "yrd-health", "jti": id, "iat_text": at, "reader_org": reader.hospital.org_id, "reader": reader.login,
+        "iss": "yrd-health", "jti": id, "iat": chrono::Utc::now().timestamp(), "at": at, "reader_org": reader.hospital.org_id, "reader": reader.login,
         "source_org": view.source_org, "result": view.result, "item": item_code, "decision": input.decision,
         "reason": reason, "fee_fen": fee
     });
@@ -530,28 +530,34 @@ pub async fn stats(db: &Db) -> Result<Vec<PairStat>, FhirError> {
     )
     .fetch_all(db.pool())
     .await?;
-    let mut pairs: BTreeMap<(String, String), (std::collections::BTreeSet<String>, i64, i64, i64)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Tally {
+        results: std::collections::BTreeSet<String>,
+        accepted: i64,
+        declined: i64,
+        saved: i64,
+    }
+    let mut pairs: BTreeMap<(String, String), Tally> = BTreeMap::new();
     for row in &rows {
         let province = |code: String| JurisdictionCode::parse(&code).map_or(code, |c| c.province().to_string());
-        let key = (province(row.get(0)), province(row.get(1)));
-        let entry = pairs.entry(key).or_default();
+        let tally = pairs.entry((province(row.get(0)), province(row.get(1)))).or_default();
         if row.get::<String, _>(2) == "accepted" {
-            entry.0.insert(row.get(3));
-            entry.1 += 1;
-            entry.3 += row.get::<i64, _>(4);
+            tally.results.insert(row.get(3));
+            tally.accepted += 1;
+            tally.saved += row.get::<i64, _>(4);
         } else {
-            entry.2 += 1;
+            tally.declined += 1;
         }
     }
     Ok(pairs
         .into_iter()
-        .map(|((source, reader), (results, accepted, declined, saved))| PairStat {
+        .map(|((source, reader), tally)| PairStat {
             source_province: source,
             reader_province: reader,
-            results_reused: results.len() as i64,
-            repeats_avoided: accepted,
-            declined,
-            saved_fen: saved,
+            results_reused: tally.results.len() as i64,
+            repeats_avoided: tally.accepted,
+            declined: tally.declined,
+            saved_fen: tally.saved,
         })
         .collect())
 }

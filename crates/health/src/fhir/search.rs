@@ -118,10 +118,6 @@ fn list<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
     many.into_iter().flatten().chain(one)
 }
 
-fn codings<'a>(concept: &'a Value) -> impl Iterator<Item = &'a Value> {
-    list(concept, "coding")
-}
-
 fn coding_entry(param: &'static str, coding: &Value) -> Option<Entry> {
     let code = coding.get("code")?.as_str()?;
     Some(Entry::token(param, coding.get("system").and_then(Value::as_str), code))
@@ -199,7 +195,7 @@ pub fn index(res_type: &str, resource: &Value) -> Vec<Entry> {
             for key in ["code", "category"] {
                 let param = if key == "code" { "code" } else { "category" };
                 for concept in list(resource, key) {
-                    out.extend(codings(concept).filter_map(|c| coding_entry(param, c)));
+                    out.extend(list(concept, "coding").filter_map(|c| coding_entry(param, c)));
                 }
             }
             date_entry("date", resource, "effectiveDateTime", Some("effectivePeriod"), &mut out);
