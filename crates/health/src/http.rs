@@ -161,25 +161,12 @@ pub async fn link_account(db: &Db, actor: &str, login: &str, national_id: &str) 
     let keys = Keys::load(db).await?;
     let hash = keys.hash(national_id);
     let mut tx = db.begin().await?;
-    let existing = sqlx::query("SELECT person_id FROM health_persons WHERE id_hash = $1")
-        .bind(&hash)
-        .fetch_optional(tx.conn())
-        .await?;
-    let person_id = match existing {
-        Some(row) => row.try_get::<String, _>(0)?,
-        None => {
-            let person_id = crate::fhir::new_id();
-            sqlx::query("INSERT INTO health_persons (person_id, id_hash, family, birth_date, gender, created_at) VALUES ($1, $2, NULL, $3, $4, $5)")
-                .bind(&person_id)
-                .bind(&hash)
-                .bind(birth.format("%Y-%m-%d").to_string())
-                .bind(national_id::sex(national_id))
-                .bind(now_db())
-                .execute(tx.conn())
-                .await?;
-            person_id
-        }
+    let demographics = crate::mpi::Demographics {
+        family: None,
+        birth_date: Some(birth.format("%Y-%m-%d").to_string()),
+        gender: national_id::sex(national_id).map(str::to_string),
     };
+    let person_id = crate::mpi::person_by_hash(&mut tx, &hash, &demographics).await?;
     sqlx::query("DELETE FROM health_patient_accounts WHERE login = $1")
         .bind(login)
         .execute(tx.conn())

@@ -68,10 +68,11 @@ async fn secret(db: &Db, name: &str) -> Result<Vec<u8>, DbError> {
 }
 
 /// Demographics a person record keeps to check later matches against.
-struct Demographics {
-    family: Option<String>,
-    birth_date: Option<String>,
-    gender: Option<String>,
+#[derive(Debug, Default)]
+pub struct Demographics {
+    pub family: Option<String>,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
 }
 
 fn demographics(patient: &Value) -> Demographics {
@@ -152,13 +153,8 @@ pub async fn link(
     }
     let demo = demographics(patient);
     let hash = found.map(|(_, hash, _)| hash);
-    if let Some(hash) = &hash
-        && let Some(row) = sqlx::query("SELECT person_id FROM health_persons WHERE id_hash = $1")
-            .bind(hash)
-            .fetch_optional(tx.conn())
-            .await?
-    {
-        return Ok(row.try_get(0)?);
+    if let Some(hash) = &hash {
+        return Ok(person_by_hash(tx, hash, &demo).await?);
     }
     if hash.is_none()
         && let Some(previous) = previous
@@ -183,6 +179,28 @@ pub async fn link(
         .execute(tx.conn())
         .await?;
     Ok(person_id)
+}
+
+/// The person with this ID hash, made if there is none. Two hospitals registering the
+/// same new person at once both end up with the one row (the insert yields to the other).
+pub async fn person_by_hash(tx: &mut Tx, hash: &str, demo: &Demographics) -> Result<String, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO health_persons (person_id, id_hash, family, birth_date, gender, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id_hash) DO NOTHING",
+    )
+    .bind(fhir::new_id())
+    .bind(hash)
+    .bind(&demo.family)
+    .bind(&demo.birth_date)
+    .bind(&demo.gender)
+    .bind(now_db())
+    .execute(tx.conn())
+    .await?;
+    let row = sqlx::query("SELECT person_id FROM health_persons WHERE id_hash = $1")
+        .bind(hash)
+        .fetch_one(tx.conn())
+        .await?;
+    row.try_get(0)
 }
 
 /// How sure a match is, in the words of FHIR's match-grade extension.

@@ -345,6 +345,13 @@ pub async fn write(
         }
         _ => {}
     }
+    if let (Some(_), Some(_), "Organization") = (&current, writer.org(), res_type)
+        && hospital_in(tx, &id).await?
+    {
+        return Err(FhirError::Forbidden(format!(
+            "Organization/{id} is a registered hospital; its name, jurisdiction and level change through the hospital registry"
+        )));
+    }
     if let Some(given) = resource.get("id").and_then(Value::as_str)
         && given != id
         && current.is_some()
@@ -521,6 +528,14 @@ pub async fn write(
         person_id,
         resource,
     })
+}
+
+async fn hospital_in(tx: &mut Tx, org_id: &str) -> Result<bool, FhirError> {
+    let row = sqlx::query("SELECT 1 FROM health_hospitals WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Every reference must point at a resource that exists (inside the transaction).

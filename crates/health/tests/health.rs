@@ -704,6 +704,25 @@ async fn a_hospital_writes_only_as_itself() {
             None,
         );
 
+        // Its own registration changes only through the registry.
+        let own = fhir(&app, Method::GET, "/fhir/Organization/js", Some(&js), None, &[]).await;
+        let mut promoted = own.body.clone();
+        promoted["extension"][0]["valueCode"] = json!("3甲");
+        promoted["name"] = json!("Best hospital");
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::PUT,
+                "/fhir/Organization/js",
+                Some(&js),
+                Some(&promoted),
+                &[],
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            None,
+        );
+
         // No token, a console-less anonymous call, a user who is no hospital's staff.
         assert_outcome(
             &fhir(
