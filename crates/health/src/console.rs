@@ -27,6 +27,8 @@ pub fn routes() -> Router {
         .route("/me/consents", post(consent_form))
         .route("/me/consents/{id}/withdraw", post(withdraw_form))
         .route("/catalogue", get(catalogue_page))
+        .route("/break-glass", get(break_glass_page))
+        .route("/break-glass/{id}/review", post(review_form))
 }
 
 fn place_name(page: &Page, code: &str) -> String {
@@ -91,6 +93,7 @@ async fn overview(page: Page) -> Response {
             a href="/health/hospital" { (page.t("health.hospital_view")) " →" } " · "
             a href="/health/me" { (page.t("health.patient_view")) " →" } " · "
             a href="/health/catalogue" { (page.t("health.catalogue")) " →" } " · "
+            a href="/health/break-glass" { (page.t("health.break_glass_title")) " →" } " · "
             a href="/fhir/metadata" { "FHIR CapabilityStatement →" }
         }
         p.totals {
@@ -446,4 +449,92 @@ async fn catalogue_page(page: Page) -> Response {
         }))
     };
     page.render(page.t("health.catalogue"), body).into_response()
+}
+
+/// Emergency overrides by hospitals in the reviewer's scope, with a review form each.
+async fn break_glass_page(page: Page, Query(query): Query<HospitalQuery>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    let scopes = page.auth.principal.scopes(MODULE, AccessLevel::Approve);
+    if scopes == yrd_auth::Scopes::Nothing {
+        let _ = page.auth.require(MODULE, AccessLevel::Approve, None).await;
+        return page.forbidden();
+    }
+    let rows = match access::break_glass(page.auth.db(), "").await {
+        Ok(rows) => rows,
+        Err(e) => return failed(&page, e),
+    };
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|(_, place)| JurisdictionCode::parse(place).is_ok_and(|c| scopes.covers(c)))
+        .collect();
+    let body = html! {
+        p.lead { (page.t("health.break_glass_lead")) }
+        @if let Some(message) = &query.message { div.notice role="status" { (message) } }
+        (table(&[page.t("health.when"), page.t("health.reader"), page.t("health.what"), page.t("health.emergency"), page.t("health.review")], html! {
+            @for (a, place) in &rows { tr {
+                td { (a.at.get(..19).unwrap_or(&a.at).replace('T', " ")) " UTC" }
+                td { (a.reader_name.clone().unwrap_or_else(|| a.reader_org.clone())) br; small { (place_name(&page, place)) " · " (a.reader_login) } }
+                td.mono { (a.what) }
+                td { (a.break_glass_reason.clone().unwrap_or_default()) }
+                td {
+                    @match &a.review_outcome {
+                        Some(outcome) => { (badge(if outcome == "justified" { "ok" } else { "warn" }, page.t(&format!("health.{outcome}")))) " " small { (a.review_note.clone().unwrap_or_default()) } },
+                        None => {
+                            form.inline method="post" action=(format!("/health/break-glass/{}/review", a.id)) {
+                                (page.csrf_field())
+                                input name="note" required placeholder=(page.t("health.review_note")) aria-label=(page.t("health.review_note"));
+                                button type="submit" name="outcome" value="justified" { (page.t("health.justified")) }
+                                " "
+                                button type="submit" name="outcome" value="unjustified" { (page.t("health.unjustified")) }
+                            }
+                        },
+                    }
+                }
+            } }
+        }))
+    };
+    page.render(page.t("health.break_glass_title"), body).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct ReviewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn review_form(page: Page, Path(id): Path<i64>, Form(form): Form<ReviewForm>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let place = match access::break_glass_place(page.auth.db(), id).await {
+        Ok(Some(place)) => place,
+        Ok(None) => return page.forbidden(),
+        Err(e) => return failed(&page, e),
+    };
+    if page
+        .auth
+        .require(MODULE, AccessLevel::Approve, Some(place))
+        .await
+        .is_err()
+    {
+        return page.forbidden();
+    }
+    let message = match access::review(page.auth.db(), &page.auth.actor(), id, &form.outcome, &form.note).await {
+        Ok(()) => page.t("health.reviewed").to_string(),
+        Err(e) => e.to_string(),
+    };
+    Redirect::to(&format!(
+        "/health/break-glass?message={}",
+        yrd_web::console::percent_encode(&message)
+    ))
+    .into_response()
 }

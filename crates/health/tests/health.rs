@@ -819,6 +819,29 @@ async fn cross_hospital_reads_need_consent_and_are_logged() {
         let refused = app.audit_entries("access.refused").await;
         assert!(refused.len() >= 2, "refusals are audited");
 
+        // Zhejiang's data is Zhejiang's: Jiangsu reading it without consent is refused.
+        let zj_patient = create(&app, &zj, &patient(&id_number, "李", "1980-01-01", "male")).await;
+        let zj_result = create(&app, &zj, &observation(&zj_patient, "2345-7", 1)).await;
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::GET,
+                &format!("/fhir/Observation/{zj_result}"),
+                Some(&js),
+                None,
+                &[],
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            None,
+        );
+        let refusals = app.audit_entries("access.refused").await;
+        assert!(
+            refusals
+                .iter()
+                .any(|e| e.entity_id == format!("Observation/{zj_result}")),
+            "the refusal is in the audit log"
+        );
         // The patient consents in the portal to the Jiangsu hospital.
         let patient_token = app.user_with_token("patient.li", false, &[]).await;
         let admin = app
@@ -856,7 +879,7 @@ async fn cross_hospital_reads_need_consent_and_are_logged() {
         .await;
         assert_eq!(search.body["total"], 1, "{}", search.text);
         let matched = fhir(&app, Method::POST, "/fhir/Patient/$match", Some(&js), Some(&json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": patient(&id_number, "李", "1980-01-01", "male")}]})), &[]).await;
-        assert_eq!(matched.body["total"], 2, "{}", matched.text);
+        assert_eq!(matched.body["total"], 3, "the records at all three hospitals: {}", matched.text);
         assert_eq!(
             matched.body["entry"][0]["search"]["extension"][0]["valueCode"],
             "certain"
@@ -938,6 +961,38 @@ async fn cross_hospital_reads_need_consent_and_are_logged() {
                 .unwrap()
                 .is_empty()
         );
+        let (session, _) = {
+            let user = yrd_auth::NewUser {
+                login: "commission.page".into(),
+                display_name: "c".into(),
+                password: Some("a long password".into()),
+                is_admin: false,
+                is_demo: false,
+            };
+            yrd_auth::create_user(&app.db, "t", user).await.unwrap();
+            yrd_auth::grant(
+                &app.db,
+                "t",
+                "commission.page",
+                "health",
+                Approve,
+                &yrd_kernel::Scope::parse("32").unwrap(),
+            )
+            .await
+            .unwrap();
+            app.console_login("commission.page", "a long password").await.unwrap()
+        };
+        let listing = app
+            .client
+            .get(app.url("/health/break-glass"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(listing.contains("unconscious on arrival"), "{listing}");
         let review = json!({"outcome": "justified", "note": "patient arrived by ambulance"});
         assert_eq!(
             app.call(
