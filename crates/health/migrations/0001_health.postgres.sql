@@ -67,6 +67,7 @@ CREATE INDEX fhir_index_resource ON fhir_index (res_type, res_id);
 CREATE TABLE health_consent_grants (
     consent_id TEXT NOT NULL,
     person_id TEXT NOT NULL,
+    recorded_by TEXT,
     grantee_org TEXT,
     grantee_scope TEXT,
     purpose TEXT NOT NULL,
@@ -118,7 +119,7 @@ CREATE TABLE health_decisions (
     fee_fen BIGINT NOT NULL,
     jws TEXT NOT NULL
 );
-CREATE INDEX health_decisions_result ON health_decisions (result);
+CREATE UNIQUE INDEX health_decisions_once ON health_decisions (reader_org, result);
 
 CREATE TABLE health_keys (
     name TEXT PRIMARY KEY,

@@ -6,6 +6,7 @@ use crate::store::{self, Hospital, Stored, Writer};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
+use yrd_auth::Scopes;
 use yrd_db::{Db, Tx};
 use yrd_kernel::JurisdictionCode;
 use yrd_kernel::time::now_db;
@@ -55,6 +56,38 @@ pub fn check_consent_rules(consent: &Value, writer: &Writer) -> Result<(), FhirE
             "nested provisions are not supported; record one Consent per permit",
         ));
     }
+    for element in ["data", "class", "code", "dataPeriod", "securityLabel"] {
+        if provision.get(element).is_some() {
+            return Err(FhirError::rule(
+                format!("Consent.provision.{element}"),
+                "restrictions by data, class, code, period or label are not supported; a permit covers the whole record",
+            ));
+        }
+    }
+    if let Some(actions) = provision.get("action").and_then(Value::as_array)
+        && !actions.iter().any(|a| {
+            a["coding"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["code"] == "access")
+        })
+    {
+        return Err(FhirError::rule(
+            "Consent.provision.action",
+            "only permits that include the action 'access' are understood",
+        ));
+    }
+    for (i, purpose) in provision["purpose"].as_array().into_iter().flatten().enumerate() {
+        let known = purpose["system"].as_str() == Some(PURPOSE_SYSTEM)
+            && purpose["code"].as_str().is_some_and(|code| PURPOSES.contains(&code));
+        if !known {
+            return Err(FhirError::rule(
+                format!("Consent.provision.purpose[{i}]"),
+                format!("a purpose of {PURPOSE_SYSTEM}: one of {}", PURPOSES.join(", ")),
+            ));
+        }
+    }
     if let Writer::Hospital { hospital, .. } = writer {
         for (i, actor) in provision["actor"].as_array().into_iter().flatten().enumerate() {
             let reference = &actor["reference"];
@@ -76,11 +109,14 @@ pub fn check_consent_rules(consent: &Value, writer: &Writer) -> Result<(), FhirE
 }
 
 /// Replaces the grants made by one Consent: (person, grantee, purpose, period) rows
-/// that the read check and the search filter look up.
+/// that the read check and the search filter look up. A consent the patient gave in the
+/// portal (`recorded_by` None) covers their data at every hospital; one a hospital
+/// recorded covers only that hospital's data.
 pub async fn rebuild_grants(
     tx: &mut Tx,
     consent_id: &str,
     person_id: Option<&str>,
+    recorded_by: Option<&str>,
     consent: &Value,
 ) -> Result<(), FhirError> {
     sqlx::query("DELETE FROM health_consent_grants WHERE consent_id = $1")
@@ -126,10 +162,11 @@ pub async fn rebuild_grants(
         }
         for purpose in &purposes {
             sqlx::query(
-                "INSERT INTO health_consent_grants (consent_id, person_id, grantee_org, grantee_scope, purpose, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO health_consent_grants (consent_id, person_id, recorded_by, grantee_org, grantee_scope, purpose, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(consent_id)
             .bind(person)
+            .bind(recorded_by)
             .bind(org)
             .bind(&scope)
             .bind(purpose)
@@ -142,24 +179,28 @@ pub async fn rebuild_grants(
     Ok(())
 }
 
-/// Whether an active consent of the person covers the reader for its purpose now.
-pub async fn covered(db: &Db, reader: &Reader, person_id: &str) -> Result<bool, FhirError> {
+/// Whether an active consent of the person covers the reader for its purpose now, for
+/// data held by `owner` (a hospital-recorded consent covers only that hospital's data).
+pub async fn covered(db: &Db, reader: &Reader, person_id: &str, owner: Option<&str>) -> Result<bool, FhirError> {
     let now = now_db();
     let row = sqlx::query(
         "SELECT 1 FROM health_consent_grants g WHERE g.person_id = $1 AND (g.grantee_org = $2 OR $3 LIKE g.grantee_scope || '%') \
-         AND g.purpose = $4 AND (g.valid_from IS NULL OR g.valid_from <= $5) AND (g.valid_to IS NULL OR g.valid_to >= $5)",
+         AND g.purpose = $4 AND (g.valid_from IS NULL OR g.valid_from <= $5) AND (g.valid_to IS NULL OR g.valid_to >= $5) \
+         AND (g.recorded_by IS NULL OR g.recorded_by = $6)",
     )
     .bind(person_id)
     .bind(&reader.hospital.org_id)
     .bind(reader.hospital.jurisdiction.to_string())
     .bind(&reader.purpose)
-    .bind(now)
+        .bind(now)
+    .bind(owner)
     .fetch_optional(db.pool())
     .await?;
     Ok(row.is_some())
 }
 
-/// Decides one cross-hospital read of a person's data, and logs it either way.
+/// Decides one cross-hospital read of a person's data held by `owner_org`, and logs it
+/// either way.
 pub async fn check(
     db: &Db,
     reader: &Reader,
@@ -171,7 +212,7 @@ pub async fn check(
         log(db, reader, person_id, owner_org, what, true).await?;
         return Ok(());
     }
-    if covered(db, reader, person_id).await? {
+    if covered(db, reader, person_id, owner_org).await? {
         log(db, reader, person_id, owner_org, what, true).await?;
         return Ok(());
     }
@@ -315,15 +356,26 @@ pub async fn log_of_person(db: &Db, person_id: &str, limit: i64) -> Result<Vec<A
     Ok(rows.iter().map(access_from_row).collect::<Result<_, _>>()?)
 }
 
-/// Emergency overrides by readers inside `scope` (prefix), unreviewed first.
-pub async fn break_glass(db: &Db, scope: &str) -> Result<Vec<(Access, String)>, FhirError> {
-    let rows = sqlx::query(&format!(
+/// Emergency overrides by readers within `scopes`, unreviewed first.
+pub async fn break_glass(db: &Db, scopes: &Scopes) -> Result<Vec<(Access, String)>, FhirError> {
+    let patterns: Vec<String> = match scopes {
+        Scopes::All => vec!["%".into()],
+        Scopes::Within(scopes) => scopes.iter().map(|s| s.like_pattern()).collect(),
+        Scopes::Nothing => return Ok(Vec::new()),
+    };
+    let within: Vec<String> = (1..=patterns.len())
+        .map(|i| format!("h.jurisdiction LIKE ${i}"))
+        .collect();
+    let sql = format!(
         "SELECT {ACCESS_COLUMNS}, h.jurisdiction FROM health_access_log a JOIN health_hospitals h ON h.org_id = a.reader_org \
-         WHERE a.basis = 'break-glass' AND h.jurisdiction LIKE $1 ORDER BY (a.review_outcome IS NULL) DESC, a.id DESC LIMIT 500"
-    ))
-    .bind(format!("{scope}%"))
-    .fetch_all(db.pool())
-    .await?;
+         WHERE a.basis = 'break-glass' AND ({}) ORDER BY (CASE WHEN a.review_outcome IS NULL THEN 0 ELSE 1 END), a.id DESC LIMIT 500",
+        within.join(" OR ")
+    );
+    let mut query = sqlx::query(&sql);
+    for pattern in &patterns {
+        query = query.bind(pattern);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
     rows.iter()
         .map(|row| Ok((access_from_row(row)?, row.try_get::<String, _>("jurisdiction")?)))
         .collect::<Result<_, sqlx::Error>>()

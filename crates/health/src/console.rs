@@ -41,6 +41,19 @@ fn place_name(page: &Page, code: &str) -> String {
         .unwrap_or_else(|_| code.into())
 }
 
+/// What to tell a console user about a refusal: the rule they broke, but never the
+/// database's own words (those go to the log).
+fn said(error: crate::fhir::FhirError) -> String {
+    match error {
+        crate::fhir::FhirError::Db(e) => {
+            tracing::error!(error = %e, "health console");
+            "the request could not be completed; please try again".into()
+        }
+        crate::fhir::FhirError::Rule(path, message) => format!("{path}: {message}"),
+        other => other.to_string(),
+    }
+}
+
 fn failed(page: &Page, error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "health console");
     let body = html! { div.notice.error role="alert" { (page.t("health.failed")) } };
@@ -176,11 +189,7 @@ async fn hospital_page(page: Page, Query(query): Query<HospitalQuery>) -> Respon
         Err(e) => return failed(&page, e),
     };
     let results = match &query.patient {
-        Some(patient) => Some(
-            recognition::results(&db, &reader, patient)
-                .await
-                .map_err(|e| e.to_string()),
-        ),
+        Some(patient) => Some(recognition::results(&db, &reader, patient).await.map_err(said)),
         None => None,
     };
     let body = html! {
@@ -272,10 +281,8 @@ async fn decide_form(page: Page, Form(form): Form<DecideForm>) -> Response {
         reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
     };
     let outcome = match Keys::load(db).await {
-        Ok(keys) => recognition::decide(db, &keys, &reader, &input)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(keys) => recognition::decide(db, &keys, &reader, &input).await.map_err(said),
+        Err(e) => Err(said(e.into())),
     };
     let message = match outcome {
         Ok(d) => format!("{} · {} · {}", d.result, d.decision, d.id),
@@ -392,7 +399,7 @@ async fn consent_form(page: Page, Form(form): Form<ConsentForm>) -> Response {
             };
             match http::give(page.auth.db(), &login, &person, &input).await {
                 Ok(_) => page.t("health.consent_given").to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => said(e),
             }
         }
     };
@@ -421,7 +428,7 @@ async fn withdraw_form(page: Page, Path(id): Path<String>, Form(form): Form<Csrf
     };
     let message = match http::withdraw(page.auth.db(), &login, &person, &id).await {
         Ok(()) => page.t("health.consent_withdrawn").to_string(),
-        Err(e) => e.to_string(),
+        Err(e) => said(e),
     };
     Redirect::to(&format!(
         "/health/me?message={}",
@@ -461,7 +468,7 @@ async fn break_glass_page(page: Page, Query(query): Query<HospitalQuery>) -> Res
         let _ = page.auth.require(MODULE, AccessLevel::Approve, None).await;
         return page.forbidden();
     }
-    let rows = match access::break_glass(page.auth.db(), "").await {
+    let rows = match access::break_glass(page.auth.db(), &scopes).await {
         Ok(rows) => rows,
         Err(e) => return failed(&page, e),
     };
@@ -530,7 +537,7 @@ async fn review_form(page: Page, Path(id): Path<i64>, Form(form): Form<ReviewFor
     }
     let message = match access::review(page.auth.db(), &page.auth.actor(), id, &form.outcome, &form.note).await {
         Ok(()) => page.t("health.reviewed").to_string(),
-        Err(e) => e.to_string(),
+        Err(e) => said(e),
     };
     Redirect::to(&format!(
         "/health/break-glass?message={}",

@@ -223,6 +223,12 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The query of an `If-None-Exist` value, which clients send as `identifier=…`,
+/// `?identifier=…` or `Patient?identifier=…`.
+fn search_part(condition: &str) -> &str {
+    condition.split_once('?').map_or(condition, |(_, query)| query)
+}
+
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, FhirError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -282,10 +288,11 @@ async fn create_one(
     if_none_exist: Option<&str>,
 ) -> Result<(u16, Stored), FhirError> {
     if let Some(condition) = if_none_exist {
-        let pairs = parse_query(Some(condition.trim_start_matches('?')))?;
+        let pairs = parse_query(Some(search_part(condition)))?;
         let keys = Keys::load(db).await?;
         let query = hashed_query(&keys, search::parse(res_type, &pairs)?);
-        let (total, found) = store::search(db, res_type, &query, &reader.visibility()).await?;
+        let own = store::Visibility::Own(&reader.hospital.org_id);
+        let (total, found) = store::search(db, res_type, &query, &own).await?;
         match (total, found.into_iter().next()) {
             (1, Some(existing)) => return Ok((200, existing)),
             (0, _) => {}
@@ -594,17 +601,20 @@ async fn operation(
             continue;
         }
         let records = store::of_person(db, "Patient", &person).await?;
-        let others = records
-            .iter()
-            .any(|r| r.owner_org.as_deref() != Some(reader.hospital.org_id.as_str()));
-        let allowed = !others
-            || access::check(db, &reader, &person, None, "Patient/$match")
-                .await
-                .is_ok();
-        for record in records
-            .iter()
-            .filter(|r| allowed || r.owner_org.as_deref() == Some(reader.hospital.org_id.as_str()))
-        {
+        let mut visible = Vec::new();
+        for record in &records {
+            let own = record.owner_org.as_deref() == Some(reader.hospital.org_id.as_str());
+            // A merely possible match is not this patient's business to look at, nor to log.
+            let allowed = own
+                || (grade != mpi::Grade::Possible
+                    && access::check(db, &reader, &person, record.owner_org.as_deref(), "Patient/$match")
+                        .await
+                        .is_ok());
+            if allowed {
+                visible.push(record);
+            }
+        }
+        for record in visible {
             entries.push(json!({
                 "fullUrl": format!("{base}/{}", record.reference()),
                 "resource": record.resource,
@@ -797,13 +807,14 @@ async fn transaction(db: &Db, reader: &Reader, mut entries: Vec<Value>, base: &s
     let keys = Keys::load(db).await?;
     for &i in &order {
         if let (Some(condition), "POST") = (&requests[i].if_none_exist, requests[i].method.as_str()) {
-            let pairs = parse_query(Some(condition.trim_start_matches('?')))?;
+            let pairs = parse_query(Some(search_part(condition)))?;
             let query = hashed_query(
                 &keys,
                 search::parse(&assigned[i].0, &pairs)
                     .map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?,
             );
-            let (total, found) = store::search(db, &assigned[i].0, &query, &reader.visibility()).await?;
+            let own = store::Visibility::Own(&reader.hospital.org_id);
+            let (total, found) = store::search(db, &assigned[i].0, &query, &own).await?;
             match (total, found.into_iter().next()) {
                 (0, _) => {}
                 (1, Some(stored)) => {

@@ -504,7 +504,7 @@ async fn my_access_log(auth: Auth) -> ApiResult<axum::Json<Vec<access::Access>>>
 async fn list_break_glass(auth: Auth) -> ApiResult<axum::Json<Vec<access::Access>>> {
     auth.require_user()?;
     let scopes = auth.principal.scopes(MODULE, AccessLevel::Approve);
-    let rows = access::break_glass(auth.db(), "").await?;
+    let rows = access::break_glass(auth.db(), &scopes).await?;
     Ok(axum::Json(
         rows.into_iter()
             .filter(|(_, place)| JurisdictionCode::parse(place).is_ok_and(|c| scopes.covers(c)))

@@ -88,12 +88,15 @@ fn demographics(patient: &Value) -> Demographics {
 }
 
 /// Replaces a national ID in the Patient by its hash, checks the demographics against
-/// it, and returns the person the record belongs to (making one if needed).
+/// it, and returns the person the record belongs to (making one if needed). A hash
+/// already in the record may stay only as it was in the current version: a hash is not
+/// a credential to claim a person with.
 pub async fn link(
     tx: &mut Tx,
     keys: &Keys,
     patient: &mut Value,
     previous: Option<String>,
+    previous_hash: Option<String>,
 ) -> Result<String, FhirError> {
     let identifiers = patient["identifier"].as_array().cloned().unwrap_or_default();
     let mut found: Option<(usize, String, bool)> = None;
@@ -108,16 +111,11 @@ pub async fn link(
         }
         let value = identifier["value"].as_str().unwrap_or_default();
         if system == NATIONAL_ID_HASH_SYSTEM {
-            // A record read back and sent again carries the hash: it must be one we made.
-            let known = sqlx::query("SELECT 1 FROM health_persons WHERE id_hash = $1")
-                .bind(value)
-                .fetch_optional(tx.conn())
-                .await?
-                .is_some();
-            if !known {
+            // A record read back and sent again carries its own hash, unchanged.
+            if previous_hash.as_deref() != Some(value) {
                 return Err(FhirError::rule(
                     path,
-                    "not a national-ID hash this server issued; send the ID itself",
+                    "a national-ID hash may only stay as this record had it; send the national ID itself",
                 ));
             }
             found = Some((i, value.to_string(), false));
@@ -179,6 +177,13 @@ pub async fn link(
         .execute(tx.conn())
         .await?;
     Ok(person_id)
+}
+
+/// The national-ID hash a stored Patient carries, if any.
+pub fn stored_hash(patient: &Value) -> Option<String> {
+    patient["identifier"].as_array()?.iter().find_map(|id| {
+        (id["system"].as_str() == Some(NATIONAL_ID_HASH_SYSTEM)).then(|| id["value"].as_str().map(str::to_string))?
+    })
 }
 
 /// The person with this ID hash, made if there is none. Two hospitals registering the

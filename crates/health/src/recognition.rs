@@ -289,17 +289,25 @@ pub async fn results(db: &Db, reader: &Reader, patient_id: &str) -> Result<Vec<R
                 .filter(|s| s.owner_org.as_deref() != Some(reader.hospital.org_id.as_str())),
         );
     }
-    if held.is_empty() {
-        return Ok(Vec::new());
+    // Each holding hospital's results are checked (and logged) on their own: a consent
+    // recorded by one hospital opens only that hospital's data.
+    let mut holders: Vec<Option<String>> = held.iter().map(|s| s.owner_org.clone()).collect();
+    holders.sort();
+    holders.dedup();
+    let what = format!("recognisable results of Patient/{patient_id}");
+    let mut refusal = None;
+    let mut open = Vec::new();
+    for holder in holders {
+        match access::check(db, reader, &person, holder.as_deref(), &what).await {
+            Ok(()) => open.push(holder),
+            Err(FhirError::Forbidden(message)) => refusal = Some(FhirError::Forbidden(message)),
+            Err(other) => return Err(other),
+        }
     }
-    access::check(
-        db,
-        reader,
-        &person,
-        None,
-        &format!("recognisable results of Patient/{patient_id}"),
-    )
-    .await?;
+    if let (true, Some(refusal)) = (open.is_empty(), refusal) {
+        return Err(refusal);
+    }
+    held.retain(|s| open.contains(&s.owner_org));
     let catalogue = items(db).await?;
     let hospitals: BTreeMap<String, Hospital> = store::hospitals(db)
         .await?
@@ -410,6 +418,12 @@ pub async fn decide(db: &Db, keys: &Keys, reader: &Reader, input: &DecisionInput
             ),
         ));
     }
+    if let Some(earlier) = &view.decision {
+        return Err(FhirError::Conflict(format!(
+            "{} was already {earlier} here; one decision per result and hospital",
+            view.result
+        )));
+    }
     let patient = own_patient(db, reader, &input.patient).await?;
     let person = patient.person_id.unwrap_or_default();
     let at = store::fhir_instant(&now_db());
@@ -437,9 +451,16 @@ pub async fn decide(db: &Db, keys: &Keys, reader: &Reader, input: &DecisionInput
     .bind(&input.decision)
     .bind(reason)
     .bind(fee)
-    .bind(&jws)
+        .bind(&jws)
     .execute(tx.conn())
-    .await?;
+    .await
+    .map_err(|e| {
+        if yrd_db::is_unique_violation(&e) {
+            FhirError::Conflict(format!("{} was decided here meanwhile", view.result))
+        } else {
+            e.into()
+        }
+    })?;
     yrd_audit::log(
         &mut tx,
         store::MODULE,

@@ -337,12 +337,6 @@ pub async fn write(
                 "{res_type}/{id} does not exist; create resources with POST (this server assigns ids)"
             )));
         }
-        (Some(current), Expect::Version(Some(expected))) if current.version != expected => {
-            return Err(FhirError::PreconditionFailed(format!(
-                "If-Match names version {expected} but {res_type}/{id} is at version {}",
-                current.version
-            )));
-        }
         _ => {}
     }
     if let (Some(_), Some(_), "Organization") = (&current, writer.org(), res_type)
@@ -367,11 +361,54 @@ pub async fn write(
             "{res_type}/{id} belongs to another organisation; a hospital changes only its own data"
         )));
     }
+    if let (Some(current), Expect::Version(Some(expected))) = (&current, expect)
+        && current.version != expected
+    {
+        return Err(FhirError::PreconditionFailed(format!(
+            "If-Match names version {expected} but {res_type}/{id} is at version {}",
+            current.version
+        )));
+    }
+    if let Some(path) = national_id_outside_patient(&resource, res_type, res_type) {
+        return Err(FhirError::rule(
+            path,
+            "national IDs are accepted only in Patient.identifier, where they are replaced by a keyed hash",
+        ));
+    }
 
     let mut person_id = None;
     if res_type == "Patient" {
         let previous = current.as_ref().and_then(|c| c.person_id.clone());
-        person_id = Some(mpi::link(tx, keys, &mut resource, previous).await?);
+        let previous_hash = current.as_ref().and_then(|c| mpi::stored_hash(&c.resource));
+        let person = mpi::link(tx, keys, &mut resource, previous.clone(), previous_hash).await?;
+        if previous.is_some_and(|p| p != person) && has_consents(tx, &id).await? {
+            return Err(FhirError::Conflict(format!(
+                "Patient/{id} has consents; matching it to another person would move them: withdraw them first"
+            )));
+        }
+        person_id = Some(person);
+    } else if res_type == "Provenance" {
+        for reference in references.iter().filter(|r| r.path.starts_with("Provenance.target[")) {
+            let Some(target) = read_in(tx.conn(), &reference.resource_type, &reference.id).await? else {
+                continue; // refused with the other dangling references
+            };
+            let Some(person) = target.person_id else { continue };
+            if let Some(org) = writer.org()
+                && target.owner_org.as_deref() != Some(org.org_id.as_str())
+            {
+                return Err(FhirError::rule(
+                    &reference.path,
+                    "another hospital's data; a Provenance is about your own",
+                ));
+            }
+            if person_id.as_ref().is_some_and(|p| *p != person) {
+                return Err(FhirError::rule(
+                    &reference.path,
+                    "the targets of one Provenance are about one patient",
+                ));
+            }
+            person_id = Some(person);
+        }
     } else if let Some(path) = compartment_path(res_type) {
         if let Some(reference) = references
             .iter()
@@ -411,7 +448,7 @@ pub async fn write(
     }
 
     let version = current.as_ref().map_or(1, |c| c.version + 1);
-    let now = now_db();
+    let now = now_millis();
     let last_updated = fhir_instant(&now);
     let object = resource.as_object_mut().expect("validated as an object");
     object.insert("id".into(), json!(id));
@@ -501,7 +538,7 @@ pub async fn write(
             .await?;
     }
     if res_type == "Consent" {
-        crate::access::rebuild_grants(tx, &id, person_id.as_deref(), &resource).await?;
+        crate::access::rebuild_grants(tx, &id, person_id.as_deref(), owner.as_deref(), &resource).await?;
     }
     let jurisdiction = writer.org().map(|h| h.jurisdiction);
     let action = if current.is_some() {
@@ -528,6 +565,42 @@ pub async fn write(
         person_id,
         resource,
     })
+}
+
+/// Now, to the millisecond: `meta.lastUpdated` carries milliseconds, and `_lastUpdated`
+/// searches compare with the stored column, so both must say the same instant.
+fn now_millis() -> String {
+    let at = chrono::Utc::now();
+    let extra = i64::from(at.timestamp_subsec_nanos() % 1_000_000);
+    yrd_kernel::time::to_db(at - chrono::Duration::nanoseconds(extra))
+}
+
+/// The path of an identifier with the national-ID system anywhere but Patient.identifier.
+fn national_id_outside_patient(value: &Value, res_type: &str, path: &str) -> Option<String> {
+    match value {
+        Value::Object(map) => {
+            if map.get("system").and_then(Value::as_str) == Some(NATIONAL_ID_SYSTEM)
+                && !(res_type == "Patient" && path.starts_with("Patient.identifier[") && path.matches('.').count() == 1)
+            {
+                return Some(path.to_string());
+            }
+            map.iter()
+                .find_map(|(key, child)| national_id_outside_patient(child, res_type, &format!("{path}.{key}")))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| national_id_outside_patient(child, res_type, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+async fn has_consents(tx: &mut Tx, patient_id: &str) -> Result<bool, FhirError> {
+    let row = sqlx::query("SELECT 1 FROM fhir_index WHERE res_type = 'Consent' AND param = 'patient' AND val = $1")
+        .bind(format!("Patient/{patient_id}"))
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.is_some())
 }
 
 async fn hospital_in(tx: &mut Tx, org_id: &str) -> Result<bool, FhirError> {
@@ -568,7 +641,6 @@ pub fn compartment_path(res_type: &str) -> Option<&'static str> {
         "DiagnosticReport" => Some("DiagnosticReport.subject"),
         "ImagingStudy" => Some("ImagingStudy.subject"),
         "Consent" => Some("Consent.patient"),
-        "Provenance" => Some("Provenance.target[0]"),
         _ => None,
     }
 }
@@ -596,6 +668,8 @@ pub fn fhir_instant(stored: &str) -> String {
 pub enum Visibility<'a> {
     /// Everything (an emergency override, or the platform itself).
     All,
+    /// Only what this hospital wrote (conditional creates match nothing else).
+    Own(&'a str),
     /// The reader's own data, directory data, and data of patients whose consent covers the reader.
     Reader {
         org_id: &'a str,
@@ -630,6 +704,7 @@ fn date_condition(sql: &mut Sql, prefix: Prefix, lo_col: &str, hi_col: &str, lo:
 pub fn visibility_sql(visibility: &Visibility<'_>, bind: &mut dyn FnMut(String) -> String) -> String {
     match visibility {
         Visibility::All => "1 = 1".into(),
+        Visibility::Own(org_id) => format!("r.owner_org = {}", bind(org_id.to_string())),
         Visibility::Reader {
             org_id,
             jurisdiction,
@@ -642,7 +717,8 @@ pub fn visibility_sql(visibility: &Visibility<'_>, bind: &mut dyn FnMut(String) 
             format!(
                 "(r.owner_org = {org} OR r.person_id IS NULL OR EXISTS (SELECT 1 FROM health_consent_grants g WHERE g.person_id = r.person_id \
                  AND (g.grantee_org = {org} OR {place} LIKE g.grantee_scope || '%') AND g.purpose = {purpose} \
-                 AND (g.valid_from IS NULL OR g.valid_from <= {now}) AND (g.valid_to IS NULL OR g.valid_to >= {now})))"
+                 AND (g.valid_from IS NULL OR g.valid_from <= {now}) AND (g.valid_to IS NULL OR g.valid_to >= {now}) \
+                 AND (g.recorded_by IS NULL OR g.recorded_by = r.owner_org)))"
             )
         }
     }
@@ -673,6 +749,10 @@ pub async fn search(
                 let any: Vec<String> = values
                     .iter()
                     .map(|(system, value)| {
+                        if let (Some(system), true) = (system, value.is_empty()) {
+                            // `system|`: any code of that system.
+                            return format!("(i.sys = {})", sql.bind(system.as_str()));
+                        }
                         let mut test = format!("i.val = {}", sql.bind(value.as_str()));
                         if let Some(system) = system {
                             if system.is_empty() {

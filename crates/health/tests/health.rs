@@ -879,7 +879,11 @@ async fn cross_hospital_reads_need_consent_and_are_logged() {
         .await;
         assert_eq!(search.body["total"], 1, "{}", search.text);
         let matched = fhir(&app, Method::POST, "/fhir/Patient/$match", Some(&js), Some(&json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": patient(&id_number, "李", "1980-01-01", "male")}]})), &[]).await;
-        assert_eq!(matched.body["total"], 3, "the records at all three hospitals: {}", matched.text);
+        assert_eq!(
+            matched.body["total"], 3,
+            "the records at all three hospitals: {}",
+            matched.text
+        );
         assert_eq!(
             matched.body["entry"][0]["search"]["extension"][0]["valueCode"],
             "certain"
@@ -1180,7 +1184,7 @@ async fn recognition_of_results_is_signed_and_counted() {
             )
             .await;
         assert_eq!(declined.status, StatusCode::CREATED, "{}", declined.text);
-        let accepted_ct = app
+        let twice = app
             .call(
                 Method::POST,
                 "/api/v1/health/decisions",
@@ -1188,7 +1192,11 @@ async fn recognition_of_results_is_signed_and_counted() {
                 Some(&decide(format!("Observation/{fresh}"), "accepted", None)),
             )
             .await;
-        assert_eq!(accepted_ct.status, StatusCode::CREATED);
+        assert_eq!(
+            twice.status,
+            StatusCode::CONFLICT,
+            "one decision per result and hospital"
+        );
 
         // The signed record verifies with the published key; an altered one does not.
         let jwks = app.get("/api/v1/health/keys", None).await.body;
@@ -1235,9 +1243,9 @@ async fn recognition_of_results_is_signed_and_counted() {
             .cloned()
             .unwrap();
         assert_eq!(pair["results_reused"], 1);
-        assert_eq!(pair["repeats_avoided"], 2);
+        assert_eq!(pair["repeats_avoided"], 1);
         assert_eq!(pair["declined"], 1);
-        assert_eq!(pair["saved_fen"], 2_000);
+        assert_eq!(pair["saved_fen"], 1_000);
         let anhui = app
             .user_with_token("anhui", false, &[("health", yrd_kernel::AccessLevel::Read, "34")])
             .await;
@@ -1254,7 +1262,7 @@ async fn recognition_of_results_is_signed_and_counted() {
             app.get("/api/v1/health/stats", Some(&outsider)).await.status,
             StatusCode::FORBIDDEN
         );
-        assert_eq!(app.audit_entries("recognition.decide").await.len(), 3);
+        assert_eq!(app.audit_entries("recognition.decide").await.len(), 2);
         app.finish().await;
     }
 }
@@ -1351,6 +1359,225 @@ async fn demo_loads_once_and_pages_render_in_both_languages() {
             .await
             .unwrap();
         assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn rules_that_close_side_doors() {
+    for Fixture { app, sh, js, zj, .. } in fixtures().await {
+        let id_number = with_check_digit("31010119800101001");
+        let sh_patient = create(&app, &sh, &patient(&id_number, "李", "1980-01-01", "male")).await;
+        let sh_result = create(&app, &sh, &observation(&sh_patient, "718-7", 1)).await;
+        let zj_patient = create(&app, &zj, &patient(&id_number, "李", "1980-01-01", "male")).await;
+        let zj_result = create(&app, &zj, &observation(&zj_patient, "718-7", 1)).await;
+        let js_patient = create(&app, &js, &patient(&id_number, "李", "1980-01-01", "male")).await;
+
+        // A conditional create matches only the writer's own data, even with an override.
+        let created = fhir(
+            &app,
+            Method::POST,
+            "/fhir/Observation",
+            Some(&js),
+            Some(&observation(&js_patient, "718-7", 1)),
+            &[
+                ("if-none-exist", &format!("_id={sh_result}")),
+                ("x-break-glass-reason", "curious"),
+            ],
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        assert_ne!(created.body["id"], sh_result.as_str());
+
+        // A consent the Shanghai hospital recorded opens Shanghai's data to Jiangsu, not Zhejiang's.
+        let recorded = fhir(
+            &app,
+            Method::POST,
+            "/fhir/Consent",
+            Some(&sh),
+            Some(&consent(&sh_patient, json!({"reference": "Organization/js"}))),
+            &[],
+        )
+        .await;
+        assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.text);
+        assert_eq!(
+            fhir(
+                &app,
+                Method::GET,
+                &format!("/fhir/Observation/{sh_result}"),
+                Some(&js),
+                None,
+                &[]
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::GET,
+                &format!("/fhir/Observation/{zj_result}"),
+                Some(&js),
+                None,
+                &[],
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            None,
+        );
+        let search = fhir(
+            &app,
+            Method::GET,
+            "/fhir/Observation?code=http://loinc.org|718-7",
+            Some(&js),
+            None,
+            &[],
+        )
+        .await;
+        let holders: Vec<&str> = search.body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            holders.contains(&sh_result.as_str()) && !holders.contains(&zj_result.as_str()),
+            "{holders:?}"
+        );
+
+        // Consents say what the server understands, or are refused.
+        let mut narrowed = consent(&sh_patient, json!({"reference": "Organization/zj"}));
+        narrowed["provision"]["class"] =
+            json!([{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]);
+        assert_outcome(
+            &fhir(&app, Method::POST, "/fhir/Consent", Some(&sh), Some(&narrowed), &[]).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Consent.provision.class"),
+        );
+        let mut odd_purpose = consent(&sh_patient, json!({"reference": "Organization/zj"}));
+        odd_purpose["provision"]["purpose"] = json!([{"system": "urn:local", "code": "TREAT"}]);
+        assert_outcome(
+            &fhir(&app, Method::POST, "/fhir/Consent", Some(&sh), Some(&odd_purpose), &[]).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Consent.provision.purpose[0]"),
+        );
+
+        // National IDs go only in Patient.identifier; a hash is not a key to a person.
+        let practitioner = json!({"resourceType": "Practitioner", "identifier": [{"system": "urn:yrd:sid:national-id", "value": id_number}]});
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::POST,
+                "/fhir/Practitioner",
+                Some(&js),
+                Some(&practitioner),
+                &[],
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Practitioner.identifier[0]"),
+        );
+        let hash = fhir(
+            &app,
+            Method::GET,
+            &format!("/fhir/Patient/{sh_patient}"),
+            Some(&sh),
+            None,
+            &[],
+        )
+        .await
+        .body["identifier"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let claim = json!({"resourceType": "Patient", "identifier": [{"system": "urn:yrd:sid:national-id-hmac", "value": hash}]});
+        assert_outcome(
+            &fhir(&app, Method::POST, "/fhir/Patient", Some(&js), Some(&claim), &[]).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Patient.identifier[0].value"),
+        );
+        // Its own record read back and sent again keeps its hash.
+        let own = fhir(
+            &app,
+            Method::GET,
+            &format!("/fhir/Patient/{sh_patient}"),
+            Some(&sh),
+            None,
+            &[],
+        )
+        .await
+        .body;
+        assert_eq!(
+            fhir(
+                &app,
+                Method::PUT,
+                &format!("/fhir/Patient/{sh_patient}"),
+                Some(&sh),
+                Some(&own),
+                &[]
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+        // A patient with consents is not matched to someone else in passing.
+        let mut other = own.clone();
+        other["identifier"] =
+            json!([{"system": "urn:yrd:sid:national-id", "value": with_check_digit("31010119800101011")}]);
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::PUT,
+                &format!("/fhir/Patient/{sh_patient}"),
+                Some(&sh),
+                Some(&other),
+                &[],
+            )
+            .await,
+            StatusCode::CONFLICT,
+            None,
+        );
+
+        // Paging has a floor; a version count is not told to strangers.
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::GET,
+                "/fhir/Observation?_offset=18446744073709551615",
+                Some(&sh),
+                None,
+                &[],
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            None,
+        );
+        let ids = vec!["a"; 101].join(",");
+        assert_outcome(
+            &fhir(
+                &app,
+                Method::GET,
+                &format!("/fhir/Observation?_id={ids}"),
+                Some(&sh),
+                None,
+                &[],
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            None,
+        );
+        let stranger = fhir(
+            &app,
+            Method::PUT,
+            &format!("/fhir/Patient/{sh_patient}"),
+            Some(&zj),
+            Some(&own),
+            &[("if-match", "W/\"0\"")],
+        )
+        .await;
+        assert_outcome(&stranger, StatusCode::FORBIDDEN, None);
+        assert!(!stranger.text.contains("version"), "{}", stranger.text);
         app.finish().await;
     }
 }

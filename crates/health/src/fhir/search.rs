@@ -352,6 +352,11 @@ pub struct Query {
 
 pub const DEFAULT_COUNT: usize = 20;
 pub const MAX_COUNT: usize = 100;
+/// Deeper pages than this are refused: narrow the search instead.
+pub const MAX_OFFSET: usize = 10_000;
+/// Values of one parameter (`code=a,b,…`) and parameters of one search.
+pub const MAX_VALUES: usize = 100;
+pub const MAX_CONDITIONS: usize = 30;
 
 fn date_value(name: &str, raw: &str) -> Result<(Prefix, String, String), FhirError> {
     let (prefix, text) = match raw.get(..2) {
@@ -383,13 +388,27 @@ pub fn parse(res_type: &str, pairs: &[(String, String)]) -> Result<Query, FhirEr
         if raw.is_empty() {
             return Err(bad("has no value"));
         }
+        if raw.split(',').count() > MAX_VALUES {
+            return Err(bad(&format!("at most {MAX_VALUES} values")));
+        }
+        if query.conditions.len() >= MAX_CONDITIONS {
+            return Err(bad(&format!("at most {MAX_CONDITIONS} conditions in one search")));
+        }
         match name.as_str() {
             "_count" => {
                 let n: usize = raw.parse().map_err(|_| bad("must be a whole number"))?;
                 query.count = n.min(MAX_COUNT);
             }
-            "_offset" => query.offset = raw.parse().map_err(|_| bad("must be a whole number"))?,
+            "_offset" => {
+                query.offset = raw
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= MAX_OFFSET)
+                    .ok_or_else(|| bad(&format!("must be a whole number up to {MAX_OFFSET}")))?;
+            }
             "_format" if raw.contains("json") => {}
+            // Presentation hints this server may ignore: JSON is always compact, totals always given.
+            "_pretty" | "_total" => {}
             "_id" => query
                 .conditions
                 .push(Condition::Id(raw.split(',').map(str::to_string).collect())),
@@ -421,6 +440,11 @@ pub fn parse(res_type: &str, pairs: &[(String, String)]) -> Result<Query, FhirEr
                         values: raw
                             .split(',')
                             .map(|v| {
+                                // An absolute reference to this server names the same resource.
+                                let v = match v.rfind("/fhir/") {
+                                    Some(at) if v.starts_with("http") => &v[at + "/fhir/".len()..],
+                                    _ => v,
+                                };
                                 let reference = if v.contains('/') {
                                     v.to_string()
                                 } else {
