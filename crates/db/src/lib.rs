@@ -127,6 +127,20 @@ impl Db {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A connection must never go back to the pool inside a transaction: closing it
+            // rolls the transaction back and frees the write lock.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // The ping lets a rollback queued by a dropped transaction run first.
+                    sqlx::Connection::ping(conn).await?;
+                    let depth =
+                        <sqlx::any::AnyTransactionManager as sqlx::TransactionManager>::get_transaction_depth(conn);
+                    if depth != 0 {
+                        tracing::warn!(depth, "a connection came back inside a transaction; closing it");
+                    }
+                    Ok(depth == 0)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let schema = schema.clone();
                 Box::pin(async move {
@@ -167,15 +181,24 @@ impl Db {
     /// Begins a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one
     /// failing when it upgrades from reading to writing.
+    ///
+    /// The BEGIN runs in its own task. sqlx's SQLite driver awaits once more after a
+    /// custom BEGIN succeeds; a caller dropped at that point (a client that hung up, a
+    /// timeout) would leave the connection inside a transaction nobody owns, holding the
+    /// write lock, and every later BEGIN on it failing. In a task the BEGIN always
+    /// finishes, and a transaction nobody is left to take is dropped, which rolls it back.
     pub async fn begin(&self) -> Result<Tx, DbError> {
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(Tx {
-            inner,
-            backend: self.backend,
+        let pool = self.pool.clone();
+        let backend = self.backend;
+        let inner = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
         })
+        .await
+        .map_err(|_| DbError::Sql(sqlx::Error::WorkerCrashed))??;
+        Ok(Tx { inner, backend })
     }
 
     /// Whether the database answers.
@@ -256,5 +279,70 @@ mod tests {
         );
         assert_eq!(redact("postgres://yrd@db/yrd"), "postgres://yrd@db/yrd");
         assert_eq!(redact("./yrd.db"), "./yrd.db");
+    }
+}
+
+#[cfg(test)]
+mod cancellation {
+    use crate::testing::{TestDb, backends};
+    use std::time::Duration;
+
+    /// A request dropped while its transaction waits for the write lock (a client that
+    /// hangs up, a timeout) must leave the pool healthy: every later transaction begins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_begin_does_not_poison_the_pool() {
+        for backend in backends() {
+            let test_db = TestDb::create(backend).await.unwrap();
+            let db = test_db.db.clone();
+            // Begins that wait for the write lock and are dropped before they get it; the
+            // lock is freed while they are still queued.
+            for round in 0..5u64 {
+                let holder = db.begin().await.unwrap();
+                let waiting: Vec<_> = (0..12)
+                    .map(|_| {
+                        let db = db.clone();
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(Duration::from_millis(30 + round * 7), db.begin()).await;
+                        })
+                    })
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(25 + round * 7)).await;
+                drop(holder);
+                for task in waiting {
+                    task.await.unwrap();
+                }
+            }
+            // Cancelled at every point of a transaction: begin, statement, commit.
+            sqlx::query("CREATE TABLE IF NOT EXISTS cancel_probe (n BIGINT)")
+                .execute(db.pool())
+                .await
+                .unwrap();
+            let mut tasks = Vec::new();
+            for n in 0..200u64 {
+                let db = db.clone();
+                tasks.push(tokio::spawn(async move {
+                    let work = async {
+                        let mut tx = db.begin().await?;
+                        sqlx::query("INSERT INTO cancel_probe (n) VALUES ($1)")
+                            .bind(n as i64)
+                            .execute(tx.conn())
+                            .await?;
+                        tx.commit().await
+                    };
+                    let _ = tokio::time::timeout(Duration::from_micros(50 + (n * 37) % 3000), work).await;
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            for i in 0..40 {
+                let tx = tokio::time::timeout(Duration::from_secs(20), db.begin())
+                    .await
+                    .unwrap_or_else(|_| panic!("begin {i} timed out"))
+                    .unwrap_or_else(|e| panic!("begin {i} after cancelled begins: {e}"));
+                tx.commit().await.unwrap();
+            }
+            test_db.cleanup().await;
+        }
     }
 }
