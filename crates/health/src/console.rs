@@ -23,6 +23,7 @@ pub fn routes() -> Router {
         .route("/", get(overview))
         .route("/hospital", get(hospital_page))
         .route("/hospital/decide", post(decide_form))
+        .route("/hospital/register", post(register_form))
         .route("/me", get(patient_page))
         .route("/me/consents", post(consent_form))
         .route("/me/consents/{id}/withdraw", post(withdraw_form))
@@ -199,7 +200,17 @@ async fn hospital_page(page: Page, Query(query): Query<HospitalQuery>) -> Respon
             label { (page.t("health.patient")) select name="patient" {
                 @for (id, name, birth) in &patients { option value=(id) selected[query.patient.as_deref() == Some(id.as_str())] { (name) " · " (birth) " · " (id) } }
             } }
-            button type="submit" { (page.t("health.show_results")) }
+                        button type="submit" { (page.t("health.show_results")) }
+        }
+        details {
+            summary { (page.t("health.register")) }
+            form.card.narrow method="post" action="/health/hospital/register" {
+                (page.csrf_field())
+                label { (page.t("health.national_id")) input name="national_id" required autocomplete="off" pattern="[0-9]{17}[0-9Xx]"; }
+                label { (page.t("health.family")) input name="family" required; }
+                label { (page.t("health.given")) input name="given"; }
+                button type="submit" { (page.t("health.register_go")) }
+            }
         }
         @match &results {
             Some(Ok(views)) => {
@@ -544,4 +555,109 @@ async fn review_form(page: Page, Path(id): Path<i64>, Form(form): Form<ReviewFor
         yrd_web::console::percent_encode(&message)
     ))
     .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    national_id: String,
+    #[serde(default)]
+    family: String,
+    #[serde(default)]
+    given: String,
+}
+
+/// Registers a visiting patient at the clerk's hospital (or finds the hospital's record
+/// of them) and shows their results from other hospitals.
+async fn register_form(page: Page, Form(form): Form<RegisterForm>) -> Response {
+    if let Err(r) = page.require_login() {
+        return r;
+    }
+    if !page.csrf_ok(&form.csrf) {
+        return page.forbidden();
+    }
+    let Ok(reader) = http::staff_reader(&page.auth, &ReadQuery::default()).await else {
+        return page.forbidden();
+    };
+    let back = |message: String| {
+        Redirect::to(&format!(
+            "/health/hospital?message={}",
+            yrd_web::console::percent_encode(&message)
+        ))
+        .into_response()
+    };
+    let id = yrd_kernel::national_id::normalise(&form.national_id);
+    let (Some(birth), Some(sex)) = (
+        yrd_kernel::national_id::birth_date(&id),
+        yrd_kernel::national_id::sex(&id),
+    ) else {
+        return back(format!(
+            "{}: {}",
+            page.t("health.national_id"),
+            page.t("health.bad_national_id")
+        ));
+    };
+    if form.family.trim().is_empty() {
+        return back(format!("{}: {}", page.t("health.family"), page.t("health.required")));
+    }
+    let mut name = serde_json::json!({"use": "official", "family": form.family.trim(), "text": format!("{}{}", form.family.trim(), form.given.trim())});
+    if !form.given.trim().is_empty() {
+        name["given"] = serde_json::json!([form.given.trim()]);
+    }
+    let patient = serde_json::json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": crate::fhir::NATIONAL_ID_SYSTEM, "value": id}],
+        "name": [name],
+        "gender": sex,
+        "birthDate": birth.to_string()
+    });
+    match register(page.auth.db(), &reader, patient, &id).await {
+        Ok(patient_id) => Redirect::to(&format!("/health/hospital?patient={patient_id}")).into_response(),
+        Err(error) => back(said(error)),
+    }
+}
+
+/// This hospital's record of the person with `national_id`, made if it has none.
+async fn register(
+    db: &yrd_db::Db,
+    reader: &Reader,
+    patient: serde_json::Value,
+    national_id: &str,
+) -> Result<String, crate::fhir::FhirError> {
+    let keys = Keys::load(db).await?;
+    let query = crate::fhir::search::Query {
+        conditions: vec![crate::fhir::search::Condition::Token {
+            param: "identifier",
+            values: vec![(
+                Some(crate::fhir::NATIONAL_ID_HASH_SYSTEM.into()),
+                keys.hash(national_id),
+            )],
+        }],
+        count: 1,
+        offset: 0,
+    };
+    let (_, found) = store::search(db, "Patient", &query, &store::Visibility::Own(&reader.hospital.org_id)).await?;
+    if let Some(existing) = found.into_iter().next() {
+        return Ok(existing.id);
+    }
+    let writer = store::Writer::Hospital {
+        login: reader.login.clone(),
+        hospital: reader.hospital.clone(),
+    };
+    let mut tx = db.begin().await?;
+    let stored = store::write(
+        &mut tx,
+        &keys,
+        &writer,
+        "Patient",
+        None,
+        patient,
+        store::Expect::New,
+        &mut Vec::new(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(stored.id)
 }

@@ -9,7 +9,7 @@
 use crate::access::Reader;
 use crate::fhir::{DICOM_MODALITY, LOINC, NATIONAL_ID_SYSTEM, PURPOSE_SYSTEM, SNOMED};
 use crate::mpi::Keys;
-use crate::recognition::{self, DecisionInput, Item};
+use crate::recognition::{self, DecisionInput};
 use crate::store::{self, Expect, Hospital, Writer};
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -28,58 +28,41 @@ pub fn walkthrough_national_id() -> String {
     with_check_digit("34010219850315002")
 }
 
-/// (LOINC, zh, en, validity days, min level, fee in fen, unit, typical value)
-type LabItem = (
-    &'static str,
-    &'static str,
-    &'static str,
-    i64,
-    i64,
-    i64,
-    &'static str,
-    f64,
-);
+/// Lab results the demo hospitals hold: (LOINC, zh, en, UCUM unit, typical value). The
+/// last is not in the shipped recognition catalogue, so the demo shows that case too.
+type LabResult = (&'static str, &'static str, &'static str, &'static str, f64);
 
-const LAB: [LabItem; 18] = [
-    ("718-7", "血红蛋白", "Haemoglobin", 7, 2, 1_000, "g/L", 132.0),
-    ("789-8", "红细胞计数", "Erythrocytes", 7, 2, 800, "10*12/L", 4.5),
-    ("6690-2", "白细胞计数", "Leukocytes", 7, 2, 800, "10*9/L", 6.2),
-    ("777-3", "血小板计数", "Platelets", 7, 2, 800, "10*9/L", 210.0),
-    ("2345-7", "葡萄糖", "Glucose", 14, 2, 500, "mmol/L", 5.4),
-    ("4548-4", "糖化血红蛋白", "Haemoglobin A1c", 90, 2, 6_000, "%", 6.1),
-    ("2160-0", "肌酐", "Creatinine", 30, 2, 700, "umol/L", 78.0),
-    ("3094-0", "尿素氮", "Urea nitrogen", 30, 2, 700, "mmol/L", 5.1),
-    ("1742-6", "丙氨酸氨基转移酶", "ALT", 30, 2, 700, "U/L", 24.0),
-    ("1920-8", "天门冬氨酸氨基转移酶", "AST", 30, 2, 700, "U/L", 22.0),
-    ("1975-2", "总胆红素", "Total bilirubin", 30, 2, 700, "umol/L", 12.0),
-    ("2093-3", "总胆固醇", "Total cholesterol", 30, 2, 900, "mmol/L", 4.6),
-    ("2571-8", "甘油三酯", "Triglyceride", 30, 2, 900, "mmol/L", 1.3),
-    ("2951-2", "钠", "Sodium", 14, 2, 600, "mmol/L", 140.0),
-    ("2823-3", "钾", "Potassium", 14, 2, 600, "mmol/L", 4.1),
-    ("3016-3", "促甲状腺激素", "TSH", 90, 3, 3_500, "m[IU]/L", 2.1),
-    ("5902-2", "凝血酶原时间", "Prothrombin time", 7, 2, 1_500, "s", 12.0),
-    (
-        "14682-9",
-        "肌酐（血清，摩尔）",
-        "Creatinine (molar)",
-        30,
-        2,
-        700,
-        "umol/L",
-        80.0,
-    ),
+const LAB: [LabResult; 18] = [
+    ("718-7", "血红蛋白", "Haemoglobin", "g/L", 132.0),
+    ("789-8", "红细胞计数", "Erythrocytes", "10*12/L", 4.5),
+    ("6690-2", "白细胞计数", "Leukocytes", "10*9/L", 6.2),
+    ("777-3", "血小板计数", "Platelets", "10*9/L", 210.0),
+    ("2345-7", "葡萄糖", "Glucose", "mmol/L", 5.4),
+    ("4548-4", "糖化血红蛋白", "Haemoglobin A1c", "%", 6.1),
+    ("2160-0", "肌酐", "Creatinine", "umol/L", 78.0),
+    ("3094-0", "尿素氮", "Urea nitrogen", "mmol/L", 5.1),
+    ("1742-6", "丙氨酸氨基转移酶", "ALT", "U/L", 24.0),
+    ("1920-8", "天门冬氨酸氨基转移酶", "AST", "U/L", 22.0),
+    ("1975-2", "总胆红素", "Total bilirubin", "umol/L", 12.0),
+    ("2093-3", "总胆固醇", "Total cholesterol", "mmol/L", 4.6),
+    ("2571-8", "甘油三酯", "Triglyceride", "mmol/L", 1.3),
+    ("2951-2", "钠", "Sodium", "mmol/L", 140.0),
+    ("2823-3", "钾", "Potassium", "mmol/L", 4.1),
+    ("3016-3", "促甲状腺激素", "TSH", "m[IU]/L", 2.1),
+    ("5902-2", "凝血酶原时间", "Prothrombin time", "s", 12.0),
+    ("14682-9", "肌酐（血清，摩尔）", "Creatinine (molar)", "umol/L", 80.0),
 ];
 
-/// (modality, SNOMED body site, zh, en, validity days, min level, fee in fen)
-type ImagingItem = (&'static str, &'static str, &'static str, &'static str, i64, i64, i64);
+/// Imaging studies: (DICOM modality, SNOMED CT body site, zh, en).
+type ImagingKind = (&'static str, &'static str, &'static str, &'static str);
 
-const IMAGING: [ImagingItem; 6] = [
-    ("CT", "51185008", "胸部 CT", "Chest CT", 180, 2, 30_000),
-    ("CT", "69536005", "头部 CT", "Head CT", 180, 2, 28_000),
-    ("MR", "12738006", "头颅磁共振", "Brain MRI", 180, 3, 60_000),
-    ("DX", "51185008", "胸部 X 线", "Chest X-ray", 90, 2, 8_000),
-    ("US", "818983003", "腹部超声", "Abdominal ultrasound", 90, 2, 12_000),
-    ("MG", "76752008", "乳腺钼靶", "Mammography", 365, 2, 20_000),
+const IMAGING: [ImagingKind; 6] = [
+    ("CT", "51185008", "胸部 CT", "Chest CT"),
+    ("CT", "69536005", "头部 CT", "Head CT"),
+    ("MR", "12738006", "头颅磁共振", "Brain MRI"),
+    ("DX", "51185008", "胸部 X 线", "Chest X-ray"),
+    ("US", "818983003", "腹部超声", "Abdominal ultrasound"),
+    ("MG", "76752008", "乳腺钼靶", "Mammography"),
 ];
 
 const FAMILY: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙"];
@@ -100,30 +83,9 @@ async fn load_inner(db: &Db) -> Result<(), crate::fhir::FhirError> {
     if done.get::<i64, _>(0) > 0 {
         return Ok(());
     }
-    for (code, zh, en, days, level, fee, _, _) in LAB {
-        let item = Item {
-            code: code.into(),
-            kind: "lab".into(),
-            name_zh: zh.into(),
-            name_en: en.into(),
-            validity_days: days,
-            min_level: level,
-            fee_fen: fee,
-        };
-        recognition::save_item(db, "demo", &item).await?;
-    }
-    for (modality, site, zh, en, days, level, fee) in IMAGING {
-        let item = Item {
-            code: format!("{modality}:{site}"),
-            kind: "imaging".into(),
-            name_zh: zh.into(),
-            name_en: en.into(),
-            validity_days: days,
-            min_level: level,
-            fee_fen: fee,
-        };
-        recognition::save_item(db, "demo", &item).await?;
-    }
+    let catalogue = recognition::parse_catalogue(recognition::SHIPPED_CATALOGUE)
+        .map_err(|e| crate::fhir::FhirError::BadRequest(e.join("; ")))?;
+    recognition::import_catalogue(db, "demo", &catalogue).await?;
 
     let cities: Vec<_> = jurisdictions()
         .all()
@@ -344,7 +306,7 @@ fn day_ago(days: i64) -> String {
     format!("{}T09:30:00+08:00", today() - Duration::days(days))
 }
 
-fn observation(patient: &str, (code, zh, en, _, _, _, unit, value): LabItem, days_ago: i64, n: usize) -> Value {
+fn observation(patient: &str, (code, zh, en, unit, value): LabResult, days_ago: i64, n: usize) -> Value {
     let value = ((value * (0.9 + (n % 5) as f64 * 0.05)) * 10.0).round() / 10.0;
     json!({
         "resourceType": "Observation",
@@ -358,7 +320,7 @@ fn observation(patient: &str, (code, zh, en, _, _, _, unit, value): LabItem, day
     })
 }
 
-fn imaging(patient: &str, (modality, site, zh, en, _, _, _): ImagingItem, days_ago: i64, n: usize) -> Value {
+fn imaging(patient: &str, (modality, site, zh, en): ImagingKind, days_ago: i64, n: usize) -> Value {
     json!({
         "resourceType": "ImagingStudy",
         "status": "available",

@@ -55,44 +55,125 @@ pub async fn items(db: &Db) -> Result<Vec<Item>, FhirError> {
         .collect()
 }
 
-pub async fn save_item(db: &Db, actor: &str, item: &Item) -> Result<(), FhirError> {
-    let valid_code = match item.kind.as_str() {
-        "lab" => {
-            item.code.len() <= 10
-                && item.code.split_once('-').is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && a.bytes().all(|c| c.is_ascii_digit())
-                        && b.len() == 1
-                        && b.bytes().all(|c| c.is_ascii_digit())
-                })
+/// The catalogue shipped for a new installation (codes real, windows and fees illustrative).
+pub const SHIPPED_CATALOGUE: &str = include_str!("../../../data/health/recognition.csv");
+
+impl Item {
+    /// The first field that breaks a rule, and the rule.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        let valid_code = match self.kind.as_str() {
+            "lab" => {
+                self.code.len() <= 10
+                    && self.code.split_once('-').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && a.bytes().all(|c| c.is_ascii_digit())
+                            && b.len() == 1
+                            && b.bytes().all(|c| c.is_ascii_digit())
+                    })
+            }
+            "imaging" => self.code.split_once(':').is_some_and(|(m, site)| {
+                matches!(m, "CT" | "MR" | "DX" | "CR" | "US" | "MG" | "PT" | "NM")
+                    && !site.is_empty()
+                    && site.len() <= 18
+                    && site.bytes().all(|c| c.is_ascii_digit())
+            }),
+            _ => return Some(("kind", "lab or imaging".into())),
+        };
+        if !valid_code {
+            return Some((
+                "code",
+                "a LOINC code such as 718-7 (lab), or a DICOM modality and SNOMED CT body site such as CT:51185008 (imaging)".into(),
+            ));
         }
-        "imaging" => item.code.split_once(':').is_some_and(|(m, site)| {
-            matches!(m, "CT" | "MR" | "DX" | "CR" | "US" | "MG" | "PT" | "NM")
-                && !site.is_empty()
-                && site.len() <= 18
-                && site.bytes().all(|c| c.is_ascii_digit())
-        }),
-        _ => return Err(FhirError::rule("kind", "lab or imaging")),
-    };
-    if !valid_code {
-        return Err(FhirError::rule(
-            "code",
-            "a LOINC code such as 718-7 (lab), or a DICOM modality and SNOMED CT body site such as CT:51185008 (imaging)",
-        ));
+        if self.name_zh.trim().is_empty() || self.name_en.trim().is_empty() {
+            return Some(("name_zh", "both names are required".into()));
+        }
+        if !(1..=3650).contains(&self.validity_days) {
+            return Some(("validity_days", "1–3650 days".into()));
+        }
+        if !(1..=3).contains(&self.min_level) {
+            return Some(("min_level", "1, 2 or 3".into()));
+        }
+        if !(0..=100_000_000).contains(&self.fee_fen) {
+            return Some(("fee_fen", "0 to 1,000,000 yuan, in fen".into()));
+        }
+        None
     }
-    if item.name_zh.trim().is_empty() || item.name_en.trim().is_empty() {
-        return Err(FhirError::rule("name_zh", "both names are required"));
+}
+
+/// Reads a catalogue file (CSV: code, kind, name_zh, name_en, validity_days, min_level,
+/// fee_fen; `#` comments; a header line). Every problem is reported with its line.
+pub fn parse_catalogue(text: &str) -> Result<Vec<Item>, Vec<String>> {
+    let mut items = Vec::new();
+    let mut problems = Vec::new();
+    let mut codes = std::collections::BTreeSet::new();
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    for (n, line) in lines.skip(1) {
+        let at = n + 1;
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [code, kind, name_zh, name_en, days, level, fee] = fields[..] else {
+            problems.push(format!("line {at}: 7 fields expected (code, kind, name_zh, name_en, validity_days, min_level, fee_fen), found {}", fields.len()));
+            continue;
+        };
+        let number = |field: &str, text: &str, problems: &mut Vec<String>| {
+            text.parse::<i64>()
+                .map_err(|_| problems.push(format!("line {at}, {field}: '{text}' is not a whole number")))
+                .ok()
+        };
+        let (Some(validity_days), Some(min_level), Some(fee_fen)) = (
+            number("validity_days", days, &mut problems),
+            number("min_level", level, &mut problems),
+            number("fee_fen", fee, &mut problems),
+        ) else {
+            continue;
+        };
+        let item = Item {
+            code: code.into(),
+            kind: kind.into(),
+            name_zh: name_zh.into(),
+            name_en: name_en.into(),
+            validity_days,
+            min_level,
+            fee_fen,
+        };
+        if let Some((field, message)) = item.problem() {
+            problems.push(format!("line {at}, {field}: {message}"));
+        } else if !codes.insert(item.code.clone()) {
+            problems.push(format!("line {at}, code: {} appears twice", item.code));
+        } else {
+            items.push(item);
+        }
     }
-    if !(1..=3650).contains(&item.validity_days) {
-        return Err(FhirError::rule("validity_days", "1–3650 days"));
+    if items.is_empty() && problems.is_empty() {
+        problems.push("the file has no items".into());
     }
-    if !(1..=3).contains(&item.min_level) {
-        return Err(FhirError::rule("min_level", "1, 2 or 3"));
-    }
-    if !(0..=100_000_000).contains(&item.fee_fen) {
-        return Err(FhirError::rule("fee_fen", "0 to 1,000,000 yuan, in fen"));
-    }
+    if problems.is_empty() { Ok(items) } else { Err(problems) }
+}
+
+/// Adds or changes every item of a catalogue, in one transaction.
+pub async fn import_catalogue(db: &Db, actor: &str, items: &[Item]) -> Result<(), FhirError> {
     let mut tx = db.begin().await?;
+    for item in items {
+        write_item(&mut tx, item).await?;
+    }
+    yrd_audit::log(
+        &mut tx,
+        store::MODULE,
+        actor,
+        "recognition.import",
+        "catalogue".into(),
+        None,
+        json!({"items": items.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn write_item(tx: &mut yrd_db::Tx, item: &Item) -> Result<(), FhirError> {
     sqlx::query("DELETE FROM health_recognition_items WHERE code = $1")
         .bind(&item.code)
         .execute(tx.conn())
@@ -107,6 +188,15 @@ pub async fn save_item(db: &Db, actor: &str, item: &Item) -> Result<(), FhirErro
         .bind(item.fee_fen)
         .execute(tx.conn())
         .await?;
+    Ok(())
+}
+
+pub async fn save_item(db: &Db, actor: &str, item: &Item) -> Result<(), FhirError> {
+    if let Some((field, message)) = item.problem() {
+        return Err(FhirError::rule(field, message));
+    }
+    let mut tx = db.begin().await?;
+    write_item(&mut tx, item).await?;
     yrd_audit::log(
         &mut tx,
         store::MODULE,
@@ -581,4 +671,22 @@ pub async fn stats(db: &Db) -> Result<Vec<PairStat>, FhirError> {
             saved_fen: tally.saved,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_catalogue_reads_and_bad_lines_are_named() {
+        let items = parse_catalogue(SHIPPED_CATALOGUE).unwrap();
+        assert!(items.iter().any(|i| i.code == "718-7" && i.kind == "lab"));
+        assert!(items.iter().any(|i| i.code == "CT:51185008" && i.kind == "imaging"));
+        let bad = "code,kind,name_zh,name_en,validity_days,min_level,fee_fen\n718-7,lab,血红蛋白,Haemoglobin,seven,2,1000\nXR:1,imaging,a,b,1,2,3\n718-7,lab,a,b,1,2\n";
+        let problems = parse_catalogue(bad).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("line 2, validity_days"), "{problems:?}");
+        assert!(problems[1].starts_with("line 3, code"), "{problems:?}");
+        assert!(problems[2].starts_with("line 4: 7 fields"), "{problems:?}");
+    }
 }

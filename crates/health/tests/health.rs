@@ -1293,7 +1293,7 @@ async fn demo_loads_once_and_pages_render_in_both_languages() {
         assert_eq!(app.count("health_hospitals").await, 42, "one per city and a clinic");
         assert!(app.count("health_decisions").await > 20);
 
-        let (cookie, _) = app.console_login("demo.hospital.sh", "a long password").await.unwrap();
+        let (cookie, csrf) = app.console_login("demo.hospital.sh", "a long password").await.unwrap();
         let page = |path: String, lang: &'static str| {
             let request = app
                 .client
@@ -1311,6 +1311,47 @@ async fn demo_loads_once_and_pages_render_in_both_languages() {
             .to_string();
         let view = page(format!("/health/hospital?patient={patient_id}"), "zh").await;
         assert_eq!(view.status(), StatusCode::OK);
+        // The clerk registers 王芳 from her ID card and lands on her results from Hefei.
+        let registered = app
+            .client
+            .post(app.url("/health/hospital/register"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("national_id", yrd_health::demo::walkthrough_national_id().as_str()),
+                ("family", "王"),
+                ("given", "芳"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(registered.status().is_redirection(), "{}", registered.status());
+        let location = registered.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with("/health/hospital?patient="), "{location}");
+        let view = page(location.clone(), "en").await.text().await.unwrap();
+        assert!(
+            view.contains("王芳") && view.contains("no active consent"),
+            "without her consent: {view}"
+        );
+        assert!(view.contains("break_glass_reason"), "the override form is offered");
+        let again = app
+            .client
+            .post(app.url("/health/hospital/register"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("national_id", yrd_health::demo::walkthrough_national_id().as_str()),
+                ("family", "王"),
+                ("given", "芳"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.headers()["location"].to_str().unwrap(),
+            location,
+            "the same record, not a second one"
+        );
         let overview = page("/health".into(), "zh").await.text().await.unwrap();
         assert!(overview.contains("医疗互通"));
         let catalogue = page("/health/catalogue".into(), "en").await.text().await.unwrap();

@@ -67,6 +67,16 @@ enum Command {
     /// Regional rail: GTFS feeds.
     #[command(subcommand)]
     Transit(TransitCommand),
+    /// Health exchange: the recognition catalogue.
+    #[command(subcommand)]
+    Health(HealthCommand),
+}
+
+#[derive(Subcommand)]
+enum HealthCommand {
+    /// Check a recognition catalogue (CSV) and import it: all or nothing; items already
+    /// there are changed. The shipped default is data/health/recognition.csv.
+    ImportCatalogue { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -295,6 +305,25 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             user_command(&db, command).await
         }
         Command::Plan(command) => plan_command(&cli.db, command, &modules).await,
+        Command::Health(HealthCommand::ImportCatalogue { file }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let items = match yrd_health::recognition::parse_catalogue(&text) {
+                Ok(items) => items,
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!("{}: {problem}", file.display());
+                    }
+                    eprintln!("{} problems; nothing was imported", problems.len());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let db = open(&cli.db, &modules).await?;
+            yrd_health::recognition::import_catalogue(&db, "cli", &items)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{} recognised tests imported", items.len());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Govservice(GovserviceCommand::ImportCatalogue { file }) => {
             let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let catalogue = match yrd_govservice::catalogue::parse(&text) {

@@ -1201,6 +1201,54 @@ mod cli {
     }
 
     #[tokio::test]
+    async fn recognition_catalogue_import_is_all_or_nothing() {
+        let db = temp_db("recognition");
+        assert!(yrd(&db, &["migrate"], None).status.success());
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/health/recognition.csv");
+        let broken_path = std::env::temp_dir().join(format!("yrd-broken-recognition-{}.csv", std::process::id()));
+        let text_of_shipped = std::fs::read_to_string(shipped).unwrap();
+        std::fs::write(
+            &broken_path,
+            text_of_shipped.replacen(
+                "718-7,lab,血红蛋白,Haemoglobin,7,",
+                "718-7,lab,血红蛋白,Haemoglobin,0,",
+                1,
+            ),
+        )
+        .unwrap();
+        let refused = yrd(
+            &db,
+            &["health", "import-catalogue", broken_path.to_str().unwrap()],
+            None,
+        );
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(
+            text(&refused).contains("validity_days: 1–3650 days"),
+            "{}",
+            text(&refused)
+        );
+        let conn = yrd_db::Db::connect(&db).await.unwrap();
+        use sqlx::Row;
+        let count = |conn: yrd_db::Db| async move {
+            sqlx::query("SELECT COUNT(*) FROM health_recognition_items")
+                .fetch_one(conn.pool())
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        };
+        assert_eq!(count(conn.clone()).await, 0, "nothing imported");
+        let imported = yrd(&db, &["health", "import-catalogue", shipped], None);
+        assert!(
+            text(&imported).contains("23 recognised tests imported"),
+            "{}",
+            text(&imported)
+        );
+        assert_eq!(count(conn).await, 23);
+        let _ = std::fs::remove_file(&broken_path);
+        let _ = std::fs::remove_file(&db);
+    }
+
+    #[tokio::test]
     async fn catalogue_import_and_offline_licence_verification() {
         let db = temp_db("licence");
         assert!(yrd(&db, &["migrate"], None).status.success());
