@@ -107,16 +107,39 @@ def main(base, token, patient_token, national_id):
                       "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
                       "subject": {"reference": "urn:uuid:5d0c3a6e-2b1f-4c8e-9a7d-3e4f5a6b7c8d"},
                       "period": {"start": "2026-01-05T09:00:00+08:00", "end": "2026-01-05T09:20:00+08:00"}}},
-        {"request": {"method": "POST", "url": "Practitioner"},
-         "resource": {"resourceType": "Practitioner", "name": [{"family": "Interop"}]}},
+        {"fullUrl": "urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "request": {"method": "POST", "url": "Practitioner"},
+         "resource": {"resourceType": "Practitioner", "name": [{"family": "Interop"}],
+                      "qualification": [{"code": {"text": "主治医师"}}]}},
+        {"fullUrl": "urn:uuid:6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b", "request": {"method": "POST", "url": "Observation"},
+         "resource": {"resourceType": "Observation", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+                      "subject": {"reference": "urn:uuid:5d0c3a6e-2b1f-4c8e-9a7d-3e4f5a6b7c8d"},
+                      "effectiveDateTime": "2026-01-05T09:10:00+08:00",
+                      "valueQuantity": {"value": 71, "unit": "umol/L", "system": "http://unitsofmeasure.org", "code": "umol/L"}}},
+        {"request": {"method": "POST", "url": "DiagnosticReport"},
+         "resource": {"resourceType": "DiagnosticReport", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "24323-8", "display": "Comprehensive metabolic panel"}]},
+                      "subject": {"reference": "urn:uuid:5d0c3a6e-2b1f-4c8e-9a7d-3e4f5a6b7c8d"},
+                      "effectiveDateTime": "2026-01-05T09:10:00+08:00", "issued": "2026-01-05T02:00:00Z",
+                      "performer": [{"reference": "urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}],
+                      "result": [{"reference": "urn:uuid:6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b"}],
+                      "conclusion": "正常 normal"}},
+        {"request": {"method": "POST", "url": "Provenance"},
+         "resource": {"resourceType": "Provenance", "recorded": "2026-01-05T02:00:00.000Z",
+                      "target": [{"reference": "urn:uuid:6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b"}],
+                      "agent": [{"who": {"reference": "urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}}]}},
     ]}
     status, _, body = call(base, "POST", "/fhir", token, transaction)
     expect(200, status, body, "transaction")
     validate(body, "transaction")
-    encounter = next(e["response"]["location"].split("/_history")[0] for e in body["entry"] if e["response"]["location"].startswith("Encounter/"))
-    status, _, body = call(base, "GET", f"/fhir/{encounter}", token)
-    expect(200, status, body, encounter)
-    validate(body, encounter)
+    created = [e["response"]["location"].split("/_history")[0] for e in body["entry"]]
+    encounter = next(c for c in created if c.startswith("Encounter/"))
+    for reference in created:  # every type, including those the demo has none of
+        status, _, body = call(base, "GET", f"/fhir/{reference}", token)
+        expect(200, status, body, reference)
+        validate(body, reference)
+    for kind in ("DiagnosticReport", "Provenance", "Practitioner"):
+        assert checked.get(kind), f"no {kind} was validated"
     batch = {"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": "Organization?_count=2"}},
         {"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "nobody"}},
