@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 cargo build -q --bin yrd
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # fhir.resources 6.1.0 is the last release whose default models are R4 (4.0.1); it needs pydantic 1.
-.venv/bin/pip install -q --disable-pip-version-check jwcrypto "pyraptor==1.3.10" "numpy<2" attrs "fhir.resources==6.1.0" "pydantic<2"
+.venv/bin/pip install -q --disable-pip-version-check jwcrypto "pyraptor==1.3.10" "numpy<2" attrs "fhir.resources==6.1.0" "pydantic<2" "ocpp==2.1.0" websockets
 out=target/interop && rm -rf "$out" && mkdir -p "$out"
 db="$out/interop.db"
 port="${INTEROP_PORT:-18394}"
@@ -18,6 +18,7 @@ anhui=$(yrd user token create demo.ah --name interop 2>/dev/null)
 shanghai=$(yrd user token create demo.sh --name interop 2>/dev/null)
 hospital=$(yrd user token create demo.hospital.sh --name interop 2>/dev/null)
 patient=$(yrd user token create demo.patient --name interop 2>/dev/null)
+operator=$(yrd user token create demo.operator --name interop 2>/dev/null)
 ./target/debug/yrd --db "$db" --log warn serve --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -27,6 +28,8 @@ for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null &&
 .venv/bin/python scripts/transit/compare_pyraptor.py ./target/debug/yrd "$out" 200 | tail -1
 # The FHIR endpoint against fhir.resources, and a recognition decision against jwcrypto.
 .venv/bin/python scripts/interop/fhir_validate.py "http://127.0.0.1:$port" "$hospital" "$patient" 340102198503150020
+# A charging session by the Python ocpp package as an OCPP 1.6 charge point.
+.venv/bin/python scripts/interop/ocpp16_walk.py "http://127.0.0.1:$port" "$operator" CS-DEMO-1 demo-station-key-0001 DEMO-CARD-1
 kill $server 2>/dev/null || true
 bash scripts/health_walkthrough.sh >"$out/health-walkthrough.log" 2>&1 || { cat "$out/health-walkthrough.log"; exit 1; }
 tail -1 "$out/health-walkthrough.log"

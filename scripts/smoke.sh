@@ -30,6 +30,7 @@ curl -sf "$base/api/v1/transit/loop" | grep -q 'Shanghai Hongqiao'
 curl -sf "$base/api/v1/insurance/funds" | grep -q '"310100-E"'
 curl -sf "$base/fhir/metadata" | grep -q '"resourceType":"CapabilityStatement"'
 curl -sf "$base/api/v1/health/hospitals" | grep -q '"h-340100"'
+curl -sf "$base/api/v1/charging/nearby?lon=121.47&lat=31.23&radius_km=10" | grep -q '"station_id"'
 echo "server ready; API description and home page served"
 
 if command -v chromium >/dev/null; then
@@ -63,6 +64,11 @@ if command -v chromium >/dev/null; then
   browse --dump-dom "$base/lang/en?back=/health/catalogue" >"$out/health-catalogue-en.html"
   grep -q 'Haemoglobin' "$out/health-catalogue-en.html"
   grep -q 'CT:51185008' "$out/health-catalogue-en.html"
+  browse --dump-dom "$base/lang/zh?back=/charging" >"$out/charging-zh.html"
+  grep -q '最近的充电接口' "$out/charging-zh.html"
+  browse --dump-dom "$base/lang/en?back=/charging%3Fcity%3D340100" >"$out/charging-en.html"
+  grep -q 'Nearest connectors' "$out/charging-en.html"
+  grep -q 'CS-340100-' "$out/charging-en.html"
   browse --window-size=1280,1300 --screenshot="$out/transit-loop-en.png" "$base/lang/en?back=/transit/loop" >/dev/null
   browse --window-size=1280,1200 --screenshot="$out/govservice-zh.png" "$base/lang/zh?back=/govservice" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null

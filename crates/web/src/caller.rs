@@ -130,6 +130,8 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
     let route = request.uri().path().to_string();
     let headers = request.headers();
+    // Other schemes belong to protocol endpoints that check them themselves (OCPP's
+    // HTTP Basic); on the API they are refused with a clear word.
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +139,8 @@ pub async fn resolve(db: Db, mut request: Request, next: Next) -> Response {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
                 .map(str::trim)
-        });
+        })
+        .filter(|token| token.is_some() || route.starts_with("/api/"));
     let auth = match bearer {
         Some(Some(secret)) => match yrd_auth::authenticate_token(&db, secret).await {
             Ok(principal) => Auth {

@@ -13,6 +13,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
         Arc::new(yrd_govservice::GovServiceModule::new()),
         Arc::new(yrd_insurance::InsuranceModule::new()),
         Arc::new(yrd_health::HealthModule::new()),
+        Arc::new(yrd_charging::ChargingModule::new()),
         Arc::new(yrd_transit::TransitModule::new()),
     ]
 }
@@ -90,6 +91,12 @@ pub const DEMO_USERS: &[DemoUser] = &[
     DemoUser {
         login: "demo.hospital.ah",
         display_name: "合肥市中心医院系统 Hefei hospital system (demo)",
+        is_admin: false,
+        grants: &[],
+    },
+    DemoUser {
+        login: "demo.operator",
+        display_name: "电网充电 Charging operator (demo)",
         is_admin: false,
         grants: &[],
     },

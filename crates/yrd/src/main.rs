@@ -496,7 +496,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 
 fn demo_login_line() -> String {
     format!(
-        "DEMO logins (demonstration data only): demo.admin, demo.office, demo.sh, demo.js, demo.zj, demo.ah, demo.hospital.sh, demo.hospital.ah, demo.patient — password {}",
+        "DEMO logins (demonstration data only): demo.admin, demo.office, demo.sh, demo.js, demo.zj, demo.ah, demo.hospital.sh, demo.hospital.ah, demo.patient, demo.operator — password {}",
         yrd::DEMO_PASSWORD
     )
 }

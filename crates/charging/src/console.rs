@@ -1,0 +1,138 @@
+//! The charging console: the driver's finder with network statistics, and an
+//! operator's stations with live connector status.
+
+use crate::central::Central;
+use crate::finder::Filter;
+use crate::store::{self, MODULE};
+use axum::Router;
+use axum::extract::Query;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::html;
+use serde::Deserialize;
+use std::sync::Arc;
+use yrd_kernel::{AccessLevel, JurisdictionCode, JurisdictionLevel, jurisdictions};
+use yrd_web::console::{Page, badge, table};
+
+pub fn routes(central: Arc<Central>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(move |page: Page, query: Query<FinderQuery>| {
+                let central = central.clone();
+                async move { finder_page(page, query, &central).await }
+            }),
+        )
+        .route("/stations", get(stations_page))
+}
+
+fn place_name(page: &Page, code: &str) -> String {
+    JurisdictionCode::parse(code)
+        .map(|c| {
+            page.lang
+                .pick(&c.jurisdiction().name_zh, &c.jurisdiction().name_en)
+                .to_string()
+        })
+        .unwrap_or_else(|_| code.into())
+}
+
+fn status_badge(page: &Page, status: &str) -> maud::Markup {
+    let kind = match status {
+        "Available" => "ok",
+        "Charging" | "Preparing" | "SuspendedEV" | "SuspendedEVSE" | "Finishing" => "muted",
+        _ => "warn",
+    };
+    badge(kind, page.t(&format!("charging.status.{status}")))
+}
+
+#[derive(Deserialize, Default)]
+struct FinderQuery {
+    city: Option<String>,
+    radius_km: Option<f64>,
+    min_kw: Option<f64>,
+    available: Option<String>,
+}
+
+async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Central) -> Response {
+    let cities: Vec<_> = jurisdictions()
+        .all()
+        .filter(|j| j.level == JurisdictionLevel::City && j.lon.is_some())
+        .collect();
+    let city = query
+        .city
+        .as_deref()
+        .and_then(|c| cities.iter().find(|j| j.code.to_string() == c))
+        .or_else(|| cities.iter().find(|j| j.code.to_string() == "310100"))
+        .copied();
+    let radius = query.radius_km.unwrap_or(10.0).clamp(0.5, 100.0);
+    let filter = Filter {
+        min_kw: query.min_kw,
+        available_only: query.available.as_deref() == Some("on"),
+        ..Filter::default()
+    };
+    let found = match city.and_then(|c| Some((c.lon?, c.lat?))) {
+        Some((lon, lat)) => central.nearby(lon, lat, radius, &filter, 30).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let stats = store::stats(page.auth.db()).await.unwrap_or_default();
+    let total: i64 = stats.iter().map(|s| s.connectors).sum();
+    let available: i64 = stats.iter().map(|s| s.available).sum();
+    let body = html! {
+        p.lead { (page.t("charging.lead")) }
+        p.totals { (page.t("charging.connectors")) ": " strong { (total) } " · " (page.t("charging.available_now")) ": " strong { (available) } " · " (page.t("charging.connected")) ": " strong { (central.connected_count()) } }
+        form.card.narrow method="get" action="/charging" {
+            label { (page.t("charging.city")) select name="city" {
+                @for c in &cities { option value=(c.code.to_string()) selected[city.is_some_and(|x| x.code == c.code)] { (page.lang.pick(&c.name_zh, &c.name_en)) } }
+            } }
+            label { (page.t("charging.radius")) input name="radius_km" type="number" min="0.5" max="100" step="0.5" value=(radius); }
+            label { (page.t("charging.min_kw")) input name="min_kw" type="number" min="0" max="1000" value=(query.min_kw.map(|k| k.to_string()).unwrap_or_default()); }
+            label { input type="checkbox" name="available" checked[filter.available_only]; " " (page.t("charging.only_available")) }
+            button type="submit" { (page.t("charging.find")) }
+        }
+        h2 { (page.t("charging.nearest")) }
+        (table(&[page.t("charging.distance"), page.t("charging.station"), page.t("charging.connector"), page.t("charging.power"), page.t("charging.operator"), page.t("charging.status")], html! {
+            @for (d, p) in &found { tr {
+                td { (format!("{d:.1} km")) }
+                td.mono { (p.station_id) }
+                td { (p.connector_id) " · " (p.standard) }
+                td { (p.max_kw) " kW" }
+                td.mono { (p.operator_id) }
+                td { (status_badge(&page, &p.status)) }
+            } }
+        }))
+        h2 { (page.t("charging.by_city")) }
+        (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.energy")], html! {
+            @for s in &stats { tr {
+                td { (place_name(&page, &s.jurisdiction)) }
+                td { (s.stations) } td { (s.connectors) } td { (s.available) } td { (s.charging) } td { (s.sessions) }
+                td { (format!("{:.1} kWh", s.energy_wh as f64 / 1000.0)) }
+            } }
+        }))
+    };
+    page.render(page.t("charging.title"), body).into_response()
+}
+
+async fn stations_page(page: Page) -> Response {
+    let Ok(user) = page.require_login() else {
+        return page.require_login().map(|_| ()).unwrap_err();
+    };
+    let db = page.auth.db();
+    let operator = match store::operator_of(db, &user.login).await {
+        Ok(Some(operator)) => Some(operator),
+        Ok(None) if page.auth.principal.allows(MODULE, AccessLevel::Read, None) => None,
+        _ => return page.forbidden(),
+    };
+    let stations = store::stations(db, operator.as_deref(), 500).await.unwrap_or_default();
+    let body = html! {
+        p.lead { (page.t("charging.stations_lead")) " " @if let Some(op) = &operator { strong.mono { (op) } } }
+        (table(&[page.t("charging.station"), page.t("charging.city"), page.t("charging.last_seen"), page.t("charging.connectors")], html! {
+            @for s in &stations { tr {
+                td { span.mono { (s.id) } br; (s.name) }
+                td { (place_name(&page, &s.jurisdiction)) }
+                td { (s.last_seen.as_deref().and_then(|t| t.get(..19)).unwrap_or("—")) }
+                td { @for c in &s.connectors { (c.connector_id) " " (c.standard) " " (c.max_kw) " kW " (status_badge(&page, &c.status)) br; } }
+            } }
+        }))
+    };
+    page.render(page.t("charging.stations"), body).into_response()
+}

@@ -1,0 +1,369 @@
+//! The charging API under `/api/v1/charging`: the driver's finder, operators' stations,
+//! tariffs, tokens, remote commands and charge detail records, and network statistics.
+
+use crate::central::{COMMAND_TIMEOUT, Central, CommandError};
+use crate::finder::Filter;
+use crate::ocpp::REMOTE_ACTIONS;
+use crate::pricing::Tariff;
+use crate::store::{self, Cdr, CityStat, MODULE, Station, StationInput};
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use yrd_kernel::AccessLevel;
+use yrd_web::{ApiError, ApiResult, ApiRoutes, Auth, Doc, Json, Query};
+
+pub fn routes(central: Arc<Central>) -> ApiRoutes {
+    let finder = central.clone();
+    let saver = central.clone();
+    let commander = central;
+    ApiRoutes::new()
+        .get(
+            "/nearby",
+            Doc::new("The nearest matching connectors, nearest first, from the live index")
+                .query::<NearbyQuery>()
+                .response::<Vec<NearbyConnector>>()
+                .public(),
+            move |Query(query): Query<NearbyQuery>| {
+                let central = finder.clone();
+                async move { nearby(&central, query).await }
+            },
+        )
+        .get(
+            "/stats",
+            Doc::new("Stations, connectors, their status, sessions and energy by city")
+                .response::<Vec<CityStat>>()
+                .public(),
+            stats,
+        )
+        .put(
+            "/operators/{id}",
+            Doc::new("Register or rename an operator (charging admin)").body::<OperatorInput>(),
+            put_operator,
+        )
+        .put(
+            "/operators/{id}/staff/{login}",
+            Doc::new("Make a user staff of an operator (charging admin)"),
+            put_staff,
+        )
+        .get(
+            "/stations",
+            Doc::new("An operator's stations with live connector status (operator staff; charging read sees all)")
+                .response::<Vec<Station>>(),
+            list_stations,
+        )
+        .put(
+            "/stations/{id}",
+            Doc::new("Register or change one of the operator's stations; its key is stored hashed")
+                .body::<StationInput>(),
+            move |auth: Auth, Path(id): Path<String>, Json(input): Json<StationInput>| {
+                let central = saver.clone();
+                async move { put_station(auth, id, input, &central).await }
+            },
+        )
+        .put(
+            "/tariff",
+            Doc::new("The operator's tariff, in fen").body::<Tariff>(),
+            put_tariff,
+        )
+        .put(
+            "/tokens/{id_tag}",
+            Doc::new("An identification token (RFID card or app account) of the operator").body::<TokenInput>(),
+            put_token,
+        )
+        .post(
+            "/stations/{id}/commands",
+            Doc::new("Send an OCPP 1.6 command to a connected station of the operator and wait for its answer (30 s)")
+                .body::<CommandInput>()
+                .response::<Value>(),
+            move |auth: Auth, Path(id): Path<String>, Json(input): Json<CommandInput>| {
+                let central = commander.clone();
+                async move { command(auth, id, input, &central).await }
+            },
+        )
+        .get(
+            "/cdrs",
+            Doc::new("Charge detail records of the operator, newest first")
+                .query::<CdrQuery>()
+                .response::<Vec<Cdr>>(),
+            list_cdrs,
+        )
+}
+
+/// The operator the caller acts for; `None` for a reader of the whole network.
+async fn operator_scope(auth: &Auth) -> ApiResult<Option<String>> {
+    let user = auth.require_user()?;
+    if let Some(operator) = store::operator_of(auth.db(), &user.login).await? {
+        return Ok(Some(operator));
+    }
+    auth.require(MODULE, AccessLevel::Read, None).await?;
+    Ok(None)
+}
+
+async fn own_operator(auth: &Auth) -> ApiResult<String> {
+    let user = auth.require_user()?;
+    store::operator_of(auth.db(), &user.login)
+        .await?
+        .ok_or_else(|| ApiError::Forbidden(format!("'{}' is not staff of a charging operator", user.login)))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NearbyQuery {
+    pub lon: f64,
+    pub lat: f64,
+    /// Default 5, at most 100.
+    pub radius_km: Option<f64>,
+    pub min_kw: Option<f64>,
+    /// A connector standard, e.g. `GB/T DC`.
+    pub connector: Option<String>,
+    pub operator: Option<String>,
+    /// Only connectors free now.
+    pub available: Option<bool>,
+    /// Default 20, at most 200.
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NearbyConnector {
+    pub distance_km: f64,
+    pub station_id: String,
+    pub connector_id: u32,
+    pub operator_id: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub max_kw: f64,
+    pub standard: String,
+    pub status: String,
+}
+
+async fn nearby(central: &Central, query: NearbyQuery) -> ApiResult<axum::Json<Vec<NearbyConnector>>> {
+    if !(-180.0..=180.0).contains(&query.lon) {
+        return Err(ApiError::invalid("lon", "-180 to 180"));
+    }
+    if !(-90.0..=90.0).contains(&query.lat) {
+        return Err(ApiError::invalid("lat", "-90 to 90"));
+    }
+    let radius = query.radius_km.unwrap_or(5.0);
+    if !(0.0..=crate::finder::MAX_RADIUS_KM).contains(&radius) {
+        return Err(ApiError::invalid("radius_km", "0 to 100"));
+    }
+    if let Some(standard) = &query.connector
+        && !store::STANDARDS.contains(&standard.as_str())
+    {
+        return Err(ApiError::invalid(
+            "connector",
+            format!("one of {}", store::STANDARDS.join(", ")),
+        ));
+    }
+    let filter = Filter {
+        min_kw: query.min_kw,
+        standard: query.connector,
+        operator: query.operator,
+        available_only: query.available.unwrap_or(false),
+    };
+    let found = central
+        .nearby(
+            query.lon,
+            query.lat,
+            radius,
+            &filter,
+            query.limit.unwrap_or(20).min(200),
+        )
+        .await?;
+    Ok(axum::Json(
+        found
+            .into_iter()
+            .map(|(d, p)| NearbyConnector {
+                distance_km: (d * 1000.0).round() / 1000.0,
+                station_id: p.station_id,
+                connector_id: p.connector_id,
+                operator_id: p.operator_id,
+                lon: p.lon,
+                lat: p.lat,
+                max_kw: p.max_kw,
+                standard: p.standard,
+                status: p.status,
+            })
+            .collect(),
+    ))
+}
+
+async fn stats(auth: Auth) -> ApiResult<axum::Json<Vec<CityStat>>> {
+    Ok(axum::Json(store::stats(auth.db()).await?))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorInput {
+    pub name: String,
+}
+
+async fn put_operator(auth: Auth, Path(id): Path<String>, Json(input): Json<OperatorInput>) -> ApiResult<StatusCode> {
+    auth.require(MODULE, AccessLevel::Admin, None).await?;
+    store::save_operator(auth.db(), &auth.actor(), &id, &input.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_staff(auth: Auth, Path((id, login)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    auth.require(MODULE, AccessLevel::Admin, None).await?;
+    if yrd_auth::find_user(auth.db(), &login)
+        .await
+        .map_err(ApiError::internal)?
+        .is_none()
+    {
+        return Err(ApiError::invalid("login", format!("no user '{login}'")));
+    }
+    store::save_staff(auth.db(), &auth.actor(), &login, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_stations(auth: Auth) -> ApiResult<axum::Json<Vec<Station>>> {
+    let scope = operator_scope(&auth).await?;
+    Ok(axum::Json(store::stations(auth.db(), scope.as_deref(), 5_000).await?))
+}
+
+async fn put_station(auth: Auth, id: String, input: StationInput, central: &Central) -> ApiResult<StatusCode> {
+    let operator = own_operator(&auth).await?;
+    store::save_station(auth.db(), &auth.actor(), &operator, &id, &input).await?;
+    central.reload_index().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_tariff(auth: Auth, Json(tariff): Json<Tariff>) -> ApiResult<StatusCode> {
+    let operator = own_operator(&auth).await?;
+    store::save_tariff(auth.db(), &auth.actor(), &operator, &tariff).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInput {
+    /// Accepted, Blocked or Expired
+    pub status: String,
+}
+
+async fn put_token(auth: Auth, Path(id_tag): Path<String>, Json(input): Json<TokenInput>) -> ApiResult<StatusCode> {
+    let operator = own_operator(&auth).await?;
+    store::save_token(auth.db(), &auth.actor(), &operator, &id_tag, &input.status).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandInput {
+    /// RemoteStartTransaction, RemoteStopTransaction, Reset, UnlockConnector,
+    /// ChangeAvailability, ChangeConfiguration, GetConfiguration or ClearCache.
+    pub action: String,
+    /// The OCPP 1.6 request payload. For RemoteStopTransaction, `{"connectorId": n}`
+    /// may be given instead of the transaction id; the active session is looked up.
+    pub payload: Value,
+}
+
+async fn command(
+    auth: Auth,
+    station_id: String,
+    input: CommandInput,
+    central: &Central,
+) -> ApiResult<axum::Json<Value>> {
+    let operator = own_operator(&auth).await?;
+    let not_found = || ApiError::NotFound(format!("station {station_id}"));
+    let station = store::station(auth.db(), &station_id).await?.ok_or_else(not_found)?;
+    if station.operator_id != operator {
+        // Another operator's station answers like an unknown one; the attempt is audited.
+        let _ = auth
+            .deny(yrd_auth::Denied {
+                actor: auth.actor(),
+                module: MODULE.into(),
+                level: AccessLevel::Write,
+                jurisdiction: yrd_kernel::JurisdictionCode::parse(&station.jurisdiction).ok(),
+            })
+            .await;
+        return Err(not_found());
+    }
+    if !REMOTE_ACTIONS.contains(&input.action.as_str()) {
+        return Err(ApiError::invalid(
+            "action",
+            format!("one of {}", REMOTE_ACTIONS.join(", ")),
+        ));
+    }
+    if !input.payload.is_object() {
+        return Err(ApiError::invalid("payload", "a JSON object"));
+    }
+    let mut payload = input.payload;
+    if input.action == "RemoteStopTransaction" && payload.get("transactionId").is_none() {
+        let connector = payload
+            .get("connectorId")
+            .and_then(Value::as_u64)
+            .and_then(|c| u32::try_from(c).ok());
+        let session = store::active_session(auth.db(), &station_id, connector)
+            .await?
+            .ok_or_else(|| ApiError::Conflict(format!("station {station_id} has no active session to stop")))?;
+        payload = serde_json::json!({"transactionId": session});
+    }
+    let mut tx = auth.db().begin().await?;
+    yrd_audit::log(
+        &mut tx,
+        MODULE,
+        &auth.actor(),
+        "command.send",
+        station_id.clone(),
+        yrd_kernel::JurisdictionCode::parse(&station.jurisdiction).ok(),
+        serde_json::json!({"action": input.action, "payload": payload}),
+    )
+    .await?;
+    tx.commit().await?;
+    match central
+        .command(&station_id, &input.action, payload, COMMAND_TIMEOUT)
+        .await
+    {
+        Ok(answer) => Ok(axum::Json(answer)),
+        Err(CommandError::NotConnected(_)) => Err(ApiError::Conflict(format!("station {station_id} is not connected"))),
+        Err(error @ CommandError::Timeout(..)) => Err(ApiError::Unavailable(error.to_string())),
+        Err(error @ CommandError::Refused { .. }) => Err(ApiError::Conflict(error.to_string())),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CdrQuery {
+    /// `csv` for a spreadsheet export.
+    pub format: Option<String>,
+    pub limit: Option<i64>,
+}
+
+async fn list_cdrs(auth: Auth, Query(query): Query<CdrQuery>) -> ApiResult<axum::response::Response> {
+    let scope = operator_scope(&auth).await?;
+    let cdrs = store::cdrs(
+        auth.db(),
+        scope.as_deref(),
+        query.limit.unwrap_or(1_000).clamp(1, 100_000),
+    )
+    .await?;
+    if query.format.as_deref() == Some("csv") {
+        let mut out = String::from(
+            "session_id,operator_id,station_id,jurisdiction,started_at,stopped_at,energy_wh,energy_fen,service_fen,idle_fen,total_fen\n",
+        );
+        for c in &cdrs {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                c.session_id,
+                c.operator_id,
+                c.station_id,
+                c.jurisdiction,
+                c.started_at,
+                c.stopped_at,
+                c.charge.energy_wh,
+                c.charge.energy_fen,
+                c.charge.service_fen,
+                c.charge.idle_fen,
+                c.charge.total_fen
+            ));
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+    }
+    Ok(axum::Json(cdrs).into_response())
+}

@@ -1,0 +1,125 @@
+//! NEV charging: the network model of operators, stations, connectors, tariffs and
+//! tokens; an OCPP 1.6 central system over WebSocket with remote commands; sessions
+//! priced into charge detail records; the driver's finder on a live spatial index;
+//! network statistics.
+
+pub mod central;
+pub mod console;
+pub mod demo;
+pub mod finder;
+pub mod http;
+pub mod ocpp;
+pub mod pricing;
+pub mod store;
+
+pub use store::MODULE;
+
+use central::Central;
+use sqlx::Row;
+use std::sync::{Arc, OnceLock};
+use yrd_db::{Migration, Migrations};
+use yrd_kernel::{Bilingual, BoxFuture, IndicatorError, IndicatorSource, JurisdictionCode};
+use yrd_web::i18n::Catalogue;
+use yrd_web::{ApiRoutes, AppContext, Module, NavEntry};
+
+#[derive(Default)]
+pub struct ChargingModule {
+    central: OnceLock<Arc<Central>>,
+}
+
+impl ChargingModule {
+    pub fn new() -> Self {
+        ChargingModule::default()
+    }
+
+    /// The one central system of this app (the endpoint and the API share it).
+    fn central(&self, ctx: &AppContext) -> Arc<Central> {
+        self.central.get_or_init(|| Central::new(ctx.db.clone())).clone()
+    }
+}
+
+impl Module for ChargingModule {
+    fn name(&self) -> &'static str {
+        MODULE
+    }
+
+    fn nav(&self) -> NavEntry {
+        NavEntry {
+            label: Bilingual::new("充换电", "Charging"),
+            blurb: Bilingual::new(
+                "一张网的新能源汽车充电桩：找桩、会话与计费、OCPP 接入",
+                "One regional network of NEV chargers: finder, sessions and billing, OCPP",
+            ),
+            path: "/charging",
+        }
+    }
+
+    fn migrations(&self) -> Migrations {
+        Migrations {
+            module: MODULE,
+            steps: vec![Migration {
+                version: 1,
+                name: "charging",
+                sqlite: include_str!("../migrations/0001_charging.sqlite.sql"),
+                postgres: include_str!("../migrations/0001_charging.postgres.sql"),
+            }],
+        }
+    }
+
+    fn api(&self, ctx: &AppContext) -> ApiRoutes {
+        http::routes(self.central(ctx))
+    }
+
+    fn endpoints(&self, ctx: &AppContext) -> axum::Router {
+        central::routes(self.central(ctx))
+    }
+
+    fn console(&self, ctx: &AppContext) -> axum::Router {
+        console::routes(self.central(ctx))
+    }
+
+    fn messages(&self) -> Catalogue {
+        Catalogue {
+            zh: include_str!("../i18n/zh-CN.txt"),
+            en: include_str!("../i18n/en.txt"),
+        }
+    }
+
+    fn indicators(&self, ctx: &AppContext) -> Vec<Arc<dyn IndicatorSource>> {
+        vec![Arc::new(PublicChargers(ctx.db.clone()))]
+    }
+
+    fn demo<'a>(&'a self, ctx: &'a AppContext) -> BoxFuture<'a, Result<(), String>> {
+        let central = self.central(ctx);
+        Box::pin(async move {
+            demo::load(&ctx.db).await?;
+            central.reload_index().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Public charging connectors registered on the network: a KPI of the plan.
+struct PublicChargers(yrd_db::Db);
+
+impl IndicatorSource for PublicChargers {
+    fn key(&self) -> &'static str {
+        "charging.public_chargers"
+    }
+    fn label(&self) -> Bilingual {
+        Bilingual::new("公共充电桩（接口）", "Public charging connectors")
+    }
+    fn unit(&self) -> &'static str {
+        "count"
+    }
+    fn current(&self, within: Option<JurisdictionCode>) -> BoxFuture<'_, Result<f64, IndicatorError>> {
+        Box::pin(async move {
+            let pattern = within.map_or_else(|| "%".to_string(), |c| c.scope().like_pattern());
+            let row = sqlx::query("SELECT COUNT(*) FROM ch_connectors c JOIN ch_stations s ON s.id = c.station_id WHERE s.public = 1 AND s.jurisdiction LIKE $1")
+                .bind(pattern)
+                .fetch_one(self.0.pool())
+                .await
+                .map_err(|e| IndicatorError::Unavailable(e.to_string()))?;
+            Ok(row.get::<i64, _>(0) as f64)
+        })
+    }
+}
