@@ -76,6 +76,7 @@ pub struct Central {
     links: Mutex<HashMap<String, Link>>,
     generation: AtomicU64,
     message_ids: AtomicU64,
+    last_written: Mutex<HashMap<String, Instant>>,
 }
 
 impl Central {
@@ -86,6 +87,7 @@ impl Central {
             links: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             message_ids: AtomicU64::new(1),
+            last_written: Mutex::new(HashMap::new()),
         })
     }
 
@@ -107,6 +109,42 @@ impl Central {
             && index.is_none()
         {
             *index = Some(Index::new(points));
+        }
+        Ok(())
+    }
+
+    /// Puts one station's public connectors into the index (after it is registered or
+    /// changed); the whole index is built only once.
+    pub async fn index_station(&self, station_id: &str) -> Result<(), store::ServiceError> {
+        if !self.index.read().is_ok_and(|index| index.is_some()) {
+            return self.ensure_index().await;
+        }
+        let points = store::finder_points_of(&self.db, station_id).await?;
+        if let Ok(mut index) = self.index.write()
+            && let Some(index) = index.as_mut()
+        {
+            for point in points {
+                index.insert(point);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that a station was heard from, at most once a minute per station: the
+    /// socket itself says it is alive in between.
+    async fn seen(&self, station_id: &str) -> Result<(), store::ServiceError> {
+        let due = self.last_written.lock().map_or(true, |mut written| {
+            let now = Instant::now();
+            match written.get(station_id) {
+                Some(at) if now.duration_since(*at) < Duration::from_secs(60) => false,
+                _ => {
+                    written.insert(station_id.to_string(), now);
+                    true
+                }
+            }
+        });
+        if due {
+            store::seen(&self.db, station_id).await?;
         }
         Ok(())
     }
@@ -274,7 +312,10 @@ async fn upgrade(
             "this central system speaks the subprotocol ocpp1.6",
         );
     }
+    // Small buffers: OCPP frames are small and ten thousand sockets share the memory.
     ws.protocols(["ocpp1.6"])
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(ocpp::MAX_FRAME_BYTES * 4)
         .on_upgrade(move |socket| async move { connection(central, station_id, socket).await })
 }
@@ -282,6 +323,11 @@ async fn upgrade(
 /// What one connection remembers.
 struct Session {
     booted: bool,
+    /// The station's registered connectors, read once per connection.
+    connectors: Vec<u32>,
+    /// When each transaction's meter reading was last written: at most once a minute,
+    /// since StopTransaction carries the final reading anyway.
+    meter_written: HashMap<i64, Instant>,
     replies: VecDeque<(String, String)>,
     window: Instant,
     count: u32,
@@ -300,13 +346,15 @@ async fn connection(central: Arc<Central>, station_id: String, mut socket: WebSo
     if let Ok(mut links) = central.links.lock() {
         links.insert(station_id.clone(), link.clone());
     }
-    let booted_before = store::station(&central.db, &station_id)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|s| s.booted_at.is_some());
+    let registered = store::station(&central.db, &station_id).await.ok().flatten();
+    let booted_before = registered.as_ref().is_some_and(|s| s.booted_at.is_some());
+    let connectors = registered
+        .map(|s| s.connectors.iter().map(|c| c.connector_id).collect())
+        .unwrap_or_default();
     let mut session = Session {
         booted: booted_before,
+        connectors,
+        meter_written: HashMap::new(),
         replies: VecDeque::new(),
         window: Instant::now(),
         count: 0,
@@ -454,16 +502,13 @@ async fn handle_call(
         }
         "Heartbeat" => {
             let _: ocpp::Heartbeat = ocpp::decode(id, payload)?;
-            store::seen(db, station_id).await.map_err(internal)?;
+            central.seen(station_id).await.map_err(internal)?;
             Ok(json!({"currentTime": now_text()}))
         }
         "StatusNotification" => {
             let status: ocpp::StatusNotification = ocpp::decode(id, payload)?;
             if status.connector_id > 0 {
-                if !store::connector_exists(db, station_id, status.connector_id)
-                    .await
-                    .map_err(internal)?
-                {
+                if !session.connectors.contains(&status.connector_id) {
                     return Err(CallError::new(
                         id,
                         ErrorCode::PropertyConstraintViolation,
@@ -475,7 +520,7 @@ async fn handle_call(
                     .map_err(internal)?;
                 central.index_status(station_id, Some(status.connector_id), status.status.as_str());
             }
-            store::seen(db, station_id).await.map_err(internal)?;
+            central.seen(station_id).await.map_err(internal)?;
             Ok(json!({}))
         }
         "Authorize" => {
@@ -489,10 +534,7 @@ async fn handle_call(
         "StartTransaction" => {
             let start: ocpp::StartTransaction = ocpp::decode(id, payload)?;
             ocpp::check_len(id, "idTag", &start.id_tag, 20)?;
-            if !store::connector_exists(db, station_id, start.connector_id)
-                .await
-                .map_err(internal)?
-            {
+            if !session.connectors.contains(&start.connector_id) {
                 return Err(CallError::new(
                     id,
                     ErrorCode::PropertyConstraintViolation,
@@ -514,10 +556,15 @@ async fn handle_call(
             let values: ocpp::MeterValues = ocpp::decode(id, payload)?;
             if let Some(transaction_id) = values.transaction_id
                 && let Some(wh) = values.meter_value.iter().filter_map(ocpp::MeterValue::energy_wh).max()
+                && session
+                    .meter_written
+                    .get(&transaction_id)
+                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
             {
                 store::meter(db, station_id, transaction_id, wh)
                     .await
                     .map_err(internal)?;
+                session.meter_written.insert(transaction_id, Instant::now());
             }
             Ok(json!({}))
         }
@@ -532,6 +579,7 @@ async fn handle_call(
                 .map_err(internal)?
             {
                 Some(cdr) => {
+                    session.meter_written.remove(&stop.transaction_id);
                     tracing::info!(station = %station_id, session = cdr.session_id, total_fen = cdr.charge.total_fen, "charging session priced");
                     Ok(json!({"idTagInfo": {"status": "Accepted"}}))
                 }

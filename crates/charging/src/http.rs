@@ -229,7 +229,7 @@ async fn list_stations(auth: Auth) -> ApiResult<axum::Json<Vec<Station>>> {
 async fn put_station(auth: Auth, id: String, input: StationInput, central: &Central) -> ApiResult<StatusCode> {
     let operator = own_operator(&auth).await?;
     store::save_station(auth.db(), &auth.actor(), &operator, &id, &input).await?;
-    central.reload_index().await?;
+    central.index_station(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

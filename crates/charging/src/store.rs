@@ -374,9 +374,20 @@ pub async fn station_key_ok(db: &Db, id: &str, key: &str) -> Result<bool, Servic
 
 /// Every public connector with its position, for the finder's index.
 pub async fn finder_points(db: &Db) -> Result<Vec<crate::finder::Point>, ServiceError> {
+    points_where(db, None).await
+}
+
+/// One station's public connectors.
+pub async fn finder_points_of(db: &Db, station_id: &str) -> Result<Vec<crate::finder::Point>, ServiceError> {
+    points_where(db, Some(station_id)).await
+}
+
+async fn points_where(db: &Db, station_id: Option<&str>) -> Result<Vec<crate::finder::Point>, ServiceError> {
     let rows = sqlx::query(
-        "SELECT s.id, c.connector_id, s.operator_id, s.lon, s.lat, c.max_kw, c.standard, c.status FROM ch_connectors c JOIN ch_stations s ON s.id = c.station_id WHERE s.public = 1",
+        "SELECT s.id, c.connector_id, s.operator_id, s.lon, s.lat, c.max_kw, c.standard, c.status FROM ch_connectors c JOIN ch_stations s ON s.id = c.station_id \
+         WHERE s.public = 1 AND ($1 IS NULL OR s.id = $1)",
     )
+    .bind(station_id)
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -418,15 +429,6 @@ pub async fn seen(db: &Db, station_id: &str) -> Result<(), ServiceError> {
         .execute(db.pool())
         .await?;
     Ok(())
-}
-
-pub async fn connector_exists(db: &Db, station_id: &str, connector_id: u32) -> Result<bool, ServiceError> {
-    let row = sqlx::query("SELECT 1 FROM ch_connectors WHERE station_id = $1 AND connector_id = $2")
-        .bind(station_id)
-        .bind(i64::from(connector_id))
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.is_some())
 }
 
 /// A connector's new status; an active session on it counts idle time while the EV

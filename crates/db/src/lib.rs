@@ -14,6 +14,7 @@ pub use sqlx::{Any, AnyPool, Row, any::AnyRow};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{ConnectOptions, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Conn = sqlx::AnyConnection;
@@ -22,6 +23,8 @@ pub type Conn = sqlx::AnyConnection;
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     backend: Backend,
+    /// This process's SQLite write turn, held until commit or drop.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -107,6 +110,11 @@ impl DbTarget {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer. Writers of this process queue here, in order, instead of
+    /// in SQLite's busy handler, whose growing sleeps (up to 100 ms each) make the
+    /// slowest writers very slow under load. Other processes on the same file still
+    /// meet the busy timeout.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -167,7 +175,11 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| DbError::Target(redact(&target.url), e.to_string()))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -190,6 +202,19 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, DbError> {
         let pool = self.pool.clone();
         let backend = self.backend;
+        // As long as SQLite's own busy timeout: a writer that waits longer fails the same way.
+        let turn = match backend {
+            Backend::Sqlite => Some(
+                tokio::time::timeout(Duration::from_secs(10), self.writer.clone().lock_owned())
+                    .await
+                    .map_err(|_| {
+                        DbError::Sql(sqlx::Error::Protocol(
+                            "timed out waiting 10 s for the write turn".into(),
+                        ))
+                    })?,
+            ),
+            Backend::Postgres => None,
+        };
         let inner = tokio::spawn(async move {
             match backend {
                 Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
@@ -198,7 +223,11 @@ impl Db {
         })
         .await
         .map_err(|_| DbError::Sql(sqlx::Error::WorkerCrashed))??;
-        Ok(Tx { inner, backend })
+        Ok(Tx {
+            inner,
+            backend,
+            _turn: turn,
+        })
     }
 
     /// Whether the database answers.
