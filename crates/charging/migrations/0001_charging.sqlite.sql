@@ -57,7 +57,8 @@ CREATE TABLE ch_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     station_id TEXT NOT NULL REFERENCES ch_stations (id),
     connector_id INTEGER NOT NULL,
-    id_tag TEXT NOT NULL,
+        id_tag TEXT NOT NULL,
+    ocpp_tx TEXT,
     meter_start INTEGER NOT NULL,
     meter_last INTEGER NOT NULL,
     meter_stop INTEGER,
@@ -69,6 +70,7 @@ CREATE TABLE ch_sessions (
     status TEXT NOT NULL CHECK (status IN ('active', 'completed'))
 );
 CREATE INDEX ch_sessions_station ON ch_sessions (station_id, status);
+CREATE INDEX ch_sessions_ocpp_tx ON ch_sessions (station_id, ocpp_tx);
 
 CREATE TABLE ch_cdrs (
     session_id INTEGER PRIMARY KEY REFERENCES ch_sessions (id),

@@ -60,8 +60,40 @@ enum Answer {
     Error(String, String),
 }
 
+/// The OCPP version a station speaks, by the subprotocol it chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V16,
+    V201,
+}
+
+impl Version {
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Version::V16 => "ocpp1.6",
+            Version::V201 => "ocpp2.0.1",
+        }
+    }
+
+    /// The commands this version lets a central system send.
+    pub fn remote_actions(self) -> &'static [&'static str] {
+        match self {
+            Version::V16 => ocpp::REMOTE_ACTIONS,
+            Version::V201 => crate::ocpp201::REMOTE_ACTIONS,
+        }
+    }
+
+    fn refusal(self, error: &CallError) -> String {
+        match self {
+            Version::V16 => error.frame(),
+            Version::V201 => error.frame_v201(),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Link {
+    version: Version,
     generation: u64,
     outbox: mpsc::Sender<String>,
     pending: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
@@ -71,7 +103,7 @@ struct Link {
 
 /// The central system's live state, shared by the WebSocket endpoint and the API.
 pub struct Central {
-    db: Db,
+    pub(crate) db: Db,
     index: RwLock<Option<Index>>,
     links: Mutex<HashMap<String, Link>>,
     generation: AtomicU64,
@@ -89,6 +121,14 @@ impl Central {
             message_ids: AtomicU64::new(1),
             last_written: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The version a connected station speaks.
+    pub fn version_of(&self, station_id: &str) -> Option<Version> {
+        self.links
+            .lock()
+            .ok()
+            .and_then(|links| links.get(station_id).map(|l| l.version))
     }
 
     pub fn connected(&self, station_id: &str) -> bool {
@@ -132,7 +172,7 @@ impl Central {
 
     /// Records that a station was heard from, at most once a minute per station: the
     /// socket itself says it is alive in between.
-    async fn seen(&self, station_id: &str) -> Result<(), store::ServiceError> {
+    pub(crate) async fn seen(&self, station_id: &str) -> Result<(), store::ServiceError> {
         let due = self.last_written.lock().map_or(true, |mut written| {
             let now = Instant::now();
             match written.get(station_id) {
@@ -182,7 +222,7 @@ impl Central {
             .unwrap_or_default())
     }
 
-    fn index_status(&self, station_id: &str, connector_id: Option<u32>, status: &str) {
+    pub(crate) fn index_status(&self, station_id: &str, connector_id: Option<u32>, status: &str) {
         if let Ok(mut index) = self.index.write()
             && let Some(index) = index.as_mut()
         {
@@ -302,41 +342,49 @@ async fn upgrade(
         )
             .into_response();
     }
-    let offered = headers
+    // The newest version the station offers.
+    let offered: Vec<String> = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|p| p.trim() == "ocpp1.6"));
-    if !offered {
+        .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default();
+    let version = if offered.iter().any(|p| p == "ocpp2.0.1") {
+        Version::V201
+    } else if offered.iter().any(|p| p == "ocpp1.6") {
+        Version::V16
+    } else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "this central system speaks the subprotocol ocpp1.6",
+            "this central system speaks the subprotocols ocpp2.0.1 and ocpp1.6",
         );
-    }
+    };
     // Small buffers: OCPP frames are small and ten thousand sockets share the memory.
-    ws.protocols(["ocpp1.6"])
+    ws.protocols([version.subprotocol()])
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(ocpp::MAX_FRAME_BYTES * 4)
-        .on_upgrade(move |socket| async move { connection(central, station_id, socket).await })
+        .on_upgrade(move |socket| async move { connection(central, station_id, version, socket).await })
 }
 
 /// What one connection remembers.
-struct Session {
-    booted: bool,
+pub(crate) struct Session {
+    pub(crate) version: Version,
+    pub(crate) booted: bool,
     /// The station's registered connectors, read once per connection.
-    connectors: Vec<u32>,
+    pub(crate) connectors: Vec<u32>,
     /// When each transaction's meter reading was last written: at most once a minute,
     /// since StopTransaction carries the final reading anyway.
-    meter_written: HashMap<i64, Instant>,
+    pub(crate) meter_written: HashMap<i64, Instant>,
     replies: VecDeque<(String, String)>,
     window: Instant,
     count: u32,
 }
 
-async fn connection(central: Arc<Central>, station_id: String, mut socket: WebSocket) {
+async fn connection(central: Arc<Central>, station_id: String, version: Version, mut socket: WebSocket) {
     let (outbox, mut outgoing) = mpsc::channel::<String>(16);
     let generation = central.generation.fetch_add(1, Ordering::Relaxed);
     let link = Link {
+        version,
         generation,
         outbox,
         pending: Arc::new(Mutex::new(HashMap::new())),
@@ -352,6 +400,7 @@ async fn connection(central: Arc<Central>, station_id: String, mut socket: WebSo
         .map(|s| s.connectors.iter().map(|c| c.connector_id).collect())
         .unwrap_or_default();
     let mut session = Session {
+        version,
         booted: booted_before,
         connectors,
         meter_written: HashMap::new(),
@@ -367,7 +416,7 @@ async fn connection(central: Arc<Central>, station_id: String, mut socket: WebSo
                     Some(Ok(Message::Text(text))) => text.to_string(),
                     Some(Ok(Message::Binary(_))) => {
                         let refusal = CallError::new("-1", ErrorCode::FormationViolation, "OCPP-J frames are text");
-                        if socket.send(Message::Text(refusal.frame().into())).await.is_err() { break; }
+                        if socket.send(Message::Text(version.refusal(&refusal).into())).await.is_err() { break; }
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -412,7 +461,7 @@ async fn on_text(
 ) -> Option<String> {
     let frame = match ocpp::parse(text) {
         Ok(frame) => frame,
-        Err(error) => return Some(error.frame()),
+        Err(error) => return Some(session.version.refusal(&error)),
     };
     match frame {
         Frame::Result { id, payload } => {
@@ -439,18 +488,22 @@ async fn on_text(
             }
             session.count += 1;
             if session.count > MAX_MESSAGES_PER_SECOND {
-                return Some(
-                    CallError::new(
-                        &id,
-                        ErrorCode::GenericError,
-                        format!("more than {MAX_MESSAGES_PER_SECOND} messages a second; slow down"),
-                    )
-                    .frame(),
+                let slow_down = CallError::new(
+                    &id,
+                    ErrorCode::GenericError,
+                    format!("more than {MAX_MESSAGES_PER_SECOND} messages a second; slow down"),
                 );
+                return Some(session.version.refusal(&slow_down));
             }
-            let reply = match handle_call(central, station_id, session, &id, &action, &payload).await {
+            let handled = match session.version {
+                Version::V16 => handle_call(central, station_id, session, &id, &action, &payload).await,
+                Version::V201 => {
+                    crate::central201::handle_call(central, station_id, session, &id, &action, &payload).await
+                }
+            };
+            let reply = match handled {
                 Ok(payload) => ocpp::result(&id, &payload),
-                Err(error) => error.frame(),
+                Err(error) => session.version.refusal(&error),
             };
             session.replies.push_back((id, reply.clone()));
             if session.replies.len() > REMEMBERED_REPLIES {
@@ -461,7 +514,7 @@ async fn on_text(
     }
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -546,10 +599,16 @@ async fn handle_call(
                 .map_err(internal)?;
             // The station may start offline; the session is recorded either way and the
             // token's status tells it whether to go on.
-            let transaction_id =
-                store::start_session(db, station_id, start.connector_id, &start.id_tag, start.meter_start)
-                    .await
-                    .map_err(internal)?;
+            let transaction_id = store::start_session(
+                db,
+                station_id,
+                start.connector_id,
+                &start.id_tag,
+                start.meter_start,
+                None,
+            )
+            .await
+            .map_err(internal)?;
             Ok(json!({"transactionId": transaction_id, "idTagInfo": {"status": status}}))
         }
         "MeterValues" => {

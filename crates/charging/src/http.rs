@@ -3,7 +3,6 @@
 
 use crate::central::{COMMAND_TIMEOUT, Central, CommandError};
 use crate::finder::Filter;
-use crate::ocpp::REMOTE_ACTIONS;
 use crate::pricing::Tariff;
 use crate::store::{self, Cdr, CityStat, MODULE, Station, StationInput};
 use axum::extract::Path;
@@ -76,7 +75,7 @@ pub fn routes(central: Arc<Central>) -> ApiRoutes {
         )
         .post(
             "/stations/{id}/commands",
-            Doc::new("Send an OCPP 1.6 command to a connected station of the operator and wait for its answer (30 s)")
+            Doc::new("Send an OCPP command to a connected station of the operator and wait for its answer (30 s)")
                 .body::<CommandInput>()
                 .response::<Value>(),
             move |auth: Auth, Path(id): Path<String>, Json(input): Json<CommandInput>| {
@@ -255,11 +254,13 @@ async fn put_token(auth: Auth, Path(id_tag): Path<String>, Json(input): Json<Tok
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandInput {
-    /// RemoteStartTransaction, RemoteStopTransaction, Reset, UnlockConnector,
+    /// OCPP 1.6: RemoteStartTransaction, RemoteStopTransaction, Reset, UnlockConnector,
     /// ChangeAvailability, ChangeConfiguration, GetConfiguration or ClearCache.
+    /// OCPP 2.0.1: RequestStartTransaction, RequestStopTransaction, Reset,
+    /// UnlockConnector, ChangeAvailability, GetVariables or SetVariables.
     pub action: String,
-    /// The OCPP 1.6 request payload. For RemoteStopTransaction, `{"connectorId": n}`
-    /// may be given instead of the transaction id; the active session is looked up.
+    /// The request payload. For RemoteStopTransaction `{"connectorId": n}`, and for
+    /// RequestStopTransaction `{"evseId": n}`, may stand for the active session's id.
     pub payload: Value,
 }
 
@@ -284,10 +285,18 @@ async fn command(
             .await;
         return Err(not_found());
     }
-    if !REMOTE_ACTIONS.contains(&input.action.as_str()) {
+    let Some(version) = central.version_of(&station_id) else {
+        return Err(ApiError::Conflict(format!("station {station_id} is not connected")));
+    };
+    let actions = version.remote_actions();
+    if !actions.contains(&input.action.as_str()) {
         return Err(ApiError::invalid(
             "action",
-            format!("one of {}", REMOTE_ACTIONS.join(", ")),
+            format!(
+                "for an {} station, one of {}",
+                version.subprotocol(),
+                actions.join(", ")
+            ),
         ));
     }
     if !input.payload.is_object() {
@@ -303,6 +312,17 @@ async fn command(
             .await?
             .ok_or_else(|| ApiError::Conflict(format!("station {station_id} has no active session to stop")))?;
         payload = serde_json::json!({"transactionId": session});
+    }
+    if input.action == "RequestStopTransaction" && payload.get("transactionId").is_none() {
+        let evse = payload
+            .get("evseId")
+            .and_then(Value::as_u64)
+            .and_then(|c| u32::try_from(c).ok());
+        let session = store::active_session(auth.db(), &station_id, evse)
+            .await?
+            .ok_or_else(|| ApiError::Conflict(format!("station {station_id} has no active session to stop")))?;
+        let transaction = store::ocpp_tx_of(auth.db(), session).await?.unwrap_or_default();
+        payload = serde_json::json!({"transactionId": transaction});
     }
     let mut tx = auth.db().begin().await?;
     yrd_audit::log(

@@ -4,11 +4,13 @@
 //! network statistics.
 
 pub mod central;
+mod central201;
 pub mod console;
 pub mod demo;
 pub mod finder;
 pub mod http;
 pub mod ocpp;
+pub mod ocpp201;
 pub mod pricing;
 pub mod store;
 

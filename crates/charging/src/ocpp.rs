@@ -61,6 +61,17 @@ impl CallError {
     pub fn frame(&self) -> String {
         json!([4, self.id, self.code.as_str(), self.description, {}]).to_string()
     }
+
+    /// The same refusal in OCPP 2.0.1's words (it renamed two codes and added one).
+    pub fn frame_v201(&self) -> String {
+        let code = match self.code {
+            ErrorCode::FormationViolation => "FormatViolation",
+            ErrorCode::OccurenceConstraintViolation => "OccurrenceConstraintViolation",
+            ErrorCode::ProtocolError if self.description.contains("message type") => "MessageTypeNotSupported",
+            other => other.as_str(),
+        };
+        json!([4, self.id, code, self.description, {}]).to_string()
+    }
 }
 
 /// One OCPP-J message.

@@ -576,12 +576,14 @@ pub async fn tariff(db: &Db, operator_id: &str) -> Result<Option<Tariff>, Servic
 // ---------------------------------------------------------------------------------------
 // Sessions and charge detail records
 
+/// Opens a session; `ocpp_tx` is the station's own transaction id (OCPP 2.0.1).
 pub async fn start_session(
     db: &Db,
     station_id: &str,
     connector_id: u32,
     id_tag: &str,
     meter_start: i64,
+    ocpp_tx: Option<&str>,
 ) -> Result<i64, ServiceError> {
     let mut tx = db.begin().await?;
     // A station that restarts a session on a connector ends the one it forgot.
@@ -592,13 +594,14 @@ pub async fn start_session(
         .execute(tx.conn())
         .await?;
     let row = sqlx::query(
-        "INSERT INTO ch_sessions (station_id, connector_id, id_tag, meter_start, meter_last, started_at, idle_seconds, status) VALUES ($1, $2, $3, $4, $4, $5, 0, 'active') RETURNING id",
+                "INSERT INTO ch_sessions (station_id, connector_id, id_tag, meter_start, meter_last, started_at, idle_seconds, status, ocpp_tx) VALUES ($1, $2, $3, $4, $4, $5, 0, 'active', $6) RETURNING id",
     )
     .bind(station_id)
     .bind(i64::from(connector_id))
     .bind(id_tag)
     .bind(meter_start.max(0))
     .bind(now_db())
+    .bind(ocpp_tx)
     .fetch_one(tx.conn())
     .await?;
     let id: i64 = row.get(0);
@@ -759,6 +762,37 @@ pub async fn cdrs(db: &Db, operator: Option<&str>, limit: i64) -> Result<Vec<Cdr
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(ServiceError::from)
+}
+
+/// A session by the station's own transaction id (OCPP 2.0.1): its id, connector,
+/// last meter reading and whether it is still active.
+pub async fn session_by_ocpp_tx(
+    db: &Db,
+    station_id: &str,
+    ocpp_tx: &str,
+) -> Result<Option<(i64, u32, i64, bool)>, ServiceError> {
+    let row = sqlx::query("SELECT id, connector_id, meter_last, status FROM ch_sessions WHERE station_id = $1 AND ocpp_tx = $2 ORDER BY id DESC")
+        .bind(station_id)
+        .bind(ocpp_tx)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| {
+        (
+            r.get(0),
+            u32::try_from(r.get::<i64, _>(1)).unwrap_or_default(),
+            r.get(2),
+            r.get::<String, _>(3) == "active",
+        )
+    }))
+}
+
+/// The station's own id of a session (for RequestStopTransaction).
+pub async fn ocpp_tx_of(db: &Db, session_id: i64) -> Result<Option<String>, ServiceError> {
+    let row = sqlx::query("SELECT ocpp_tx FROM ch_sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
 }
 
 /// An active session of a station (for a remote stop by connector).

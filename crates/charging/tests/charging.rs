@@ -154,15 +154,6 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
             )
             .await;
         assert_eq!(offline.status, StatusCode::CONFLICT, "{}", offline.text);
-        let unknown = app
-            .call(
-                Method::POST,
-                "/api/v1/charging/stations/A-1/commands",
-                Some(&alpha),
-                Some(&json!({"action": "SelfDestruct", "payload": {}})),
-            )
-            .await;
-        assert_eq!(unknown.error_paths(), ["action"]);
 
         // A session priced by the tariff in force, idle time included.
         let tariff = json!({"energy_fen_per_kwh": 80, "service_fen_per_kwh": 60, "idle_fen_per_minute": 50, "idle_grace_minutes": 0});
@@ -172,7 +163,9 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
                 .status,
             StatusCode::NO_CONTENT
         );
-        let session = store::start_session(&app.db, "A-1", 1, "CARD", 1_000).await.unwrap();
+        let session = store::start_session(&app.db, "A-1", 1, "CARD", 1_000, None)
+            .await
+            .unwrap();
         assert!(store::meter(&app.db, "A-1", session, 6_000).await.unwrap());
         assert!(
             !store::meter(&app.db, "B-9", session, 7_000).await.unwrap(),
