@@ -74,6 +74,15 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
         Some((lon, lat)) => central.nearby(lon, lat, radius, &filter, 30).await.unwrap_or_default(),
         None => Vec::new(),
     };
+    // Every public station within 15 km of the city's centre, for the map.
+    let around = match city.and_then(|c| Some((c.lon?, c.lat?))) {
+        Some((lon, lat)) => central
+            .nearby(lon, lat, 15.0, &Filter::default(), 5_000)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let map = city_map(&page, &around);
     let stats = store::stats(page.auth.db()).await.unwrap_or_default();
     let total: i64 = stats.iter().map(|s| s.connectors).sum();
     let available: i64 = stats.iter().map(|s| s.available).sum();
@@ -89,6 +98,8 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             label { input type="checkbox" name="available" checked[filter.available_only]; " " (page.t("charging.only_available")) }
             button type="submit" { (page.t("charging.find")) }
         }
+                h2 { (page.t("charging.map")) }
+        (map)
         h2 { (page.t("charging.nearest")) }
         (table(&[page.t("charging.distance"), page.t("charging.station"), page.t("charging.connector"), page.t("charging.power"), page.t("charging.operator"), page.t("charging.status")], html! {
             @for (d, p) in &found { tr {
@@ -135,4 +146,45 @@ async fn stations_page(page: Page) -> Response {
         }))
     };
     page.render(page.t("charging.stations"), body).into_response()
+}
+
+/// The city's stations as dots placed by their position, coloured by how many of their
+/// connectors are free (the share is also in each dot's title, so colour is not the only
+/// carrier).
+fn city_map(page: &Page, connectors: &[(f64, crate::finder::Point)]) -> maud::Markup {
+    let mut stations: std::collections::BTreeMap<&str, (f64, f64, usize, usize)> = std::collections::BTreeMap::new();
+    for (_, p) in connectors {
+        let entry = stations.entry(p.station_id.as_str()).or_insert((p.lon, p.lat, 0, 0));
+        entry.3 += 1;
+        if p.available() {
+            entry.2 += 1;
+        }
+    }
+    if stations.is_empty() {
+        return html! {};
+    }
+    let (mut west, mut east, mut south, mut north) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (lon, lat, _, _) in stations.values() {
+        west = west.min(*lon);
+        east = east.max(*lon);
+        south = south.min(*lat);
+        north = north.max(*lat);
+    }
+    let (width, height) = (600.0, 400.0);
+    let span_x = (east - west).max(0.01);
+    let span_y = (north - south).max(0.01);
+    let x = |lon: f64| 20.0 + (lon - west) / span_x * (width - 40.0);
+    let y = |lat: f64| 20.0 + (north - lat) / span_y * (height - 40.0);
+    html! {
+        svg.citymap viewBox=(format!("0 0 {width} {height}")) width="100%" role="img" aria-label=(page.t("charging.map")) {
+            rect x="0" y="0" width=(width) height=(height) fill="var(--panel, #f6f7f9)" {}
+            @for (id, (lon, lat, free, all)) in &stations {
+                @let colour = if *free == 0 { "#c0392b" } else if free * 2 < *all { "#e6a23c" } else { "#2e8b57" };
+                circle cx=(format!("{:.1}", x(*lon))) cy=(format!("{:.1}", y(*lat))) r="7" fill=(colour) stroke="#fff" {
+                    title { (id) " · " (free) "/" (all) " " (page.t("charging.available_now")) }
+                }
+            }
+        }
+        p.legend { span style="color:#2e8b57" { "●" } " " (page.t("charging.legend_free")) " · " span style="color:#e6a23c" { "●" } " " (page.t("charging.legend_some")) " · " span style="color:#c0392b" { "●" } " " (page.t("charging.legend_none")) }
+    }
 }

@@ -309,7 +309,7 @@ async fn demo_loads_once_and_pages_render() {
         assert!(distances.windows(2).all(|w| w[0] <= w[1]), "nearest first");
         for (path, lang, text) in [
             ("/charging", "zh", "找桩"),
-            ("/charging?city=330100&available=on", "en", "Nearest connectors"),
+            ("/charging?city=330100&available=on", "en", "Stations in the city"),
         ] {
             let page = app
                 .client
