@@ -90,6 +90,13 @@ pub fn routes(central: Arc<Central>) -> ApiRoutes {
                 .response::<Vec<Cdr>>(),
             list_cdrs,
         )
+        .post(
+            "/ocpi/partners",
+            Doc::new("Register a roaming partner of the operator: its OCPI 2.2.1 credentials token for /ocpi/{operator}/versions, shown once")
+                .body::<PartnerInput>()
+                .created::<PartnerToken>(),
+            register_partner,
+        )
 }
 
 /// The operator the caller acts for; `None` for a reader of the whole network.
@@ -386,4 +393,44 @@ async fn list_cdrs(auth: Auth, Query(query): Query<CdrQuery>) -> ApiResult<axum:
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
     }
     Ok(axum::Json(cdrs).into_response())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerInput {
+    pub name: String,
+    /// ISO 3166-1 alpha-2, e.g. `CN`.
+    pub country_code: String,
+    /// The partner's 3-character party id.
+    pub party_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PartnerToken {
+    /// Send as `Authorization: Token <base64 of this>`; it is not shown again.
+    pub token: String,
+    pub versions_url: String,
+}
+
+async fn register_partner(
+    auth: Auth,
+    Json(input): Json<PartnerInput>,
+) -> ApiResult<(StatusCode, axum::Json<PartnerToken>)> {
+    let operator = own_operator(&auth).await?;
+    let token = crate::ocpi::register_partner(
+        auth.db(),
+        &auth.actor(),
+        &operator,
+        &input.name,
+        &input.country_code,
+        &input.party_id,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(PartnerToken {
+            token,
+            versions_url: format!("/ocpi/{operator}/versions"),
+        }),
+    ))
 }

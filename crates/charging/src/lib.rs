@@ -9,6 +9,7 @@ pub mod console;
 pub mod demo;
 pub mod finder;
 pub mod http;
+pub mod ocpi;
 pub mod ocpp;
 pub mod ocpp201;
 pub mod pricing;
@@ -59,12 +60,20 @@ impl Module for ChargingModule {
     fn migrations(&self) -> Migrations {
         Migrations {
             module: MODULE,
-            steps: vec![Migration {
-                version: 1,
-                name: "charging",
-                sqlite: include_str!("../migrations/0001_charging.sqlite.sql"),
-                postgres: include_str!("../migrations/0001_charging.postgres.sql"),
-            }],
+            steps: vec![
+                Migration {
+                    version: 1,
+                    name: "charging",
+                    sqlite: include_str!("../migrations/0001_charging.sqlite.sql"),
+                    postgres: include_str!("../migrations/0001_charging.postgres.sql"),
+                },
+                Migration {
+                    version: 2,
+                    name: "ocpi",
+                    sqlite: include_str!("../migrations/0002_ocpi.sqlite.sql"),
+                    postgres: include_str!("../migrations/0002_ocpi.postgres.sql"),
+                },
+            ],
         }
     }
 
@@ -73,7 +82,7 @@ impl Module for ChargingModule {
     }
 
     fn endpoints(&self, ctx: &AppContext) -> axum::Router {
-        central::routes(self.central(ctx))
+        central::routes(self.central(ctx)).merge(ocpi::routes(ctx.db.clone()))
     }
 
     fn console(&self, ctx: &AppContext) -> axum::Router {

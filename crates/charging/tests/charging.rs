@@ -250,6 +250,93 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
             StatusCode::FORBIDDEN
         );
 
+        // Roaming partners pull locations, sessions and CDRs over OCPI 2.2.1.
+        let partner = app
+            .call(
+                Method::POST,
+                "/api/v1/charging/ocpi/partners",
+                Some(&alpha),
+                Some(&json!({"name": "eMSP", "country_code": "CN", "party_id": "EMS"})),
+            )
+            .await;
+        assert_eq!(partner.status, StatusCode::CREATED, "{}", partner.text);
+        let secret = partner.body["token"].as_str().unwrap().to_string();
+        let bad = app
+            .call(
+                Method::POST,
+                "/api/v1/charging/ocpi/partners",
+                Some(&alpha),
+                Some(&json!({"name": "x", "country_code": "China", "party_id": "EMS"})),
+            )
+            .await;
+        assert_eq!(bad.error_paths(), ["country_code"]);
+        let beta_partner = app
+            .call(
+                Method::POST,
+                "/api/v1/charging/ocpi/partners",
+                Some(&beta),
+                Some(&json!({"name": "other", "country_code": "CN", "party_id": "OTH"})),
+            )
+            .await;
+        let beta_secret = beta_partner.body["token"].as_str().unwrap().to_string();
+        let ocpi = |path: String, token: Option<String>| {
+            let mut request = app.client.get(app.url(&path));
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Token {token}"));
+            }
+            async move { TestApp::reply(request.send().await.unwrap()).await }
+        };
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&secret);
+        let versions = ocpi("/ocpi/alpha/versions".into(), Some(encoded.clone())).await;
+        assert_eq!(versions.status, StatusCode::OK, "{}", versions.text);
+        assert_eq!(versions.body["status_code"], 1000);
+        assert_eq!(versions.body["data"][0]["version"], "2.2.1");
+        assert_eq!(
+            ocpi("/ocpi/alpha/versions".into(), None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ocpi("/ocpi/alpha/versions".into(), Some(beta_secret.clone()))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED,
+            "a partner of beta reads nothing of alpha"
+        );
+        let details = ocpi("/ocpi/alpha/2.2.1".into(), Some(encoded.clone())).await;
+        assert_eq!(details.body["data"]["endpoints"].as_array().unwrap().len(), 4);
+        let locations = ocpi("/ocpi/alpha/2.2.1/locations".into(), Some(encoded.clone())).await;
+        let location = &locations.body["data"][0];
+        assert_eq!(
+            (location["id"].as_str(), location["country"].as_str()),
+            (Some("A-1"), Some("CHN")),
+            "{}",
+            locations.text
+        );
+        assert_eq!(location["evses"][0]["connectors"][0]["standard"], "GBT_DC");
+        assert_eq!(locations.header("x-total-count"), Some("1"));
+        let records = ocpi("/ocpi/alpha/2.2.1/cdrs?limit=1".into(), Some(secret.clone())).await;
+        assert_eq!(
+            records.body["data"][0]["total_cost"]["excl_vat"], 18.79,
+            "{}",
+            records.text
+        );
+        assert_eq!(records.body["data"][0]["total_energy"], 12.345);
+        let sessions = ocpi("/ocpi/alpha/2.2.1/sessions".into(), Some(secret.clone())).await;
+        assert_eq!(sessions.body["data"][0]["status"], "COMPLETED", "{}", sessions.text);
+        assert_eq!(
+            ocpi("/ocpi/alpha/2.2.1/cdrs?limit=500".into(), Some(secret.clone()))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        assert!(
+            ocpi("/ocpi/beta/2.2.1/cdrs".into(), Some(beta_secret)).await.body["data"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+
         // The finder sees the station and follows its status.
         let near = app
             .get(
