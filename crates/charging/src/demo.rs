@@ -19,6 +19,7 @@ const OPERATORS: [(&str, &str, Tariff); 3] = [
         "op-grid",
         "电网充电（示例）",
         Tariff {
+            bands: Vec::new(),
             energy_fen_per_kwh: 75,
             service_fen_per_kwh: 60,
             idle_fen_per_minute: 50,
@@ -29,6 +30,7 @@ const OPERATORS: [(&str, &str, Tariff); 3] = [
         "op-city",
         "城市快充（示例）",
         Tariff {
+            bands: Vec::new(),
             energy_fen_per_kwh: 80,
             service_fen_per_kwh: 70,
             idle_fen_per_minute: 100,
@@ -39,6 +41,7 @@ const OPERATORS: [(&str, &str, Tariff); 3] = [
         "op-star",
         "星充网络（示例）",
         Tariff {
+            bands: Vec::new(),
             energy_fen_per_kwh: 72,
             service_fen_per_kwh: 55,
             idle_fen_per_minute: 30,
@@ -58,7 +61,26 @@ pub async fn load(db: &Db) -> Result<(), String> {
     let fail = |e: store::ServiceError| e.to_string();
     for (id, name, tariff) in &OPERATORS {
         store::save_operator(db, "demo", id, name).await.map_err(fail)?;
-        store::save_tariff(db, "demo", id, tariff).await.map_err(fail)?;
+        let mut tariff = tariff.clone();
+        if *id == "op-star" {
+            // 峰谷电价: valley 23:00–07:00, flat, peak 10:00–15:00 and 18:00–21:00 (illustrative).
+            tariff.bands = [
+                (0, 35),
+                (7 * 60, 75),
+                (10 * 60, 110),
+                (15 * 60, 75),
+                (18 * 60, 110),
+                (21 * 60, 75),
+                (23 * 60, 35),
+            ]
+            .iter()
+            .map(|&(start_minute, energy_fen_per_kwh)| crate::pricing::Band {
+                start_minute,
+                energy_fen_per_kwh,
+            })
+            .collect();
+        }
+        store::save_tariff(db, "demo", id, &tariff).await.map_err(fail)?;
         store::save_token(db, "demo", id, DEMO_CARD, "Accepted")
             .await
             .map_err(fail)?;

@@ -73,6 +73,12 @@ impl Module for ChargingModule {
                     sqlite: include_str!("../migrations/0002_ocpi.sqlite.sql"),
                     postgres: include_str!("../migrations/0002_ocpi.postgres.sql"),
                 },
+                Migration {
+                    version: 3,
+                    name: "tariff_bands",
+                    sqlite: include_str!("../migrations/0003_tariff_bands.sqlite.sql"),
+                    postgres: include_str!("../migrations/0003_tariff_bands.postgres.sql"),
+                },
             ],
         }
     }

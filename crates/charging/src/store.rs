@@ -545,7 +545,7 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
         .execute(tx.conn())
         .await?;
     sqlx::query(
-        "INSERT INTO ch_tariffs (operator_id, energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO ch_tariffs (operator_id, energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, updated_at, bands) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(operator_id)
     .bind(tariff.energy_fen_per_kwh)
@@ -553,6 +553,7 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
     .bind(tariff.idle_fen_per_minute)
     .bind(tariff.idle_grace_minutes)
     .bind(now_db())
+    .bind(serde_json::to_string(&tariff.bands).unwrap_or_else(|_| "[]".into()))
     .execute(tx.conn())
     .await?;
     audit(&mut tx, actor, "tariff.save", operator_id.into(), None, json!(tariff)).await?;
@@ -560,17 +561,27 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
     Ok(())
 }
 
-pub async fn tariff(db: &Db, operator_id: &str) -> Result<Option<Tariff>, ServiceError> {
-    let row = sqlx::query("SELECT energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes FROM ch_tariffs WHERE operator_id = $1")
-        .bind(operator_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| Tariff {
+const TARIFF_COLUMNS: &str = "energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, bands";
+
+fn tariff_from_row(r: &AnyRow) -> Tariff {
+    let bands: Option<String> = r.get(4);
+    Tariff {
         energy_fen_per_kwh: r.get(0),
+        bands: bands.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default(),
         service_fen_per_kwh: r.get(1),
         idle_fen_per_minute: r.get(2),
         idle_grace_minutes: r.get(3),
-    }))
+    }
+}
+
+pub async fn tariff(db: &Db, operator_id: &str) -> Result<Option<Tariff>, ServiceError> {
+    let row = sqlx::query(&format!(
+        "SELECT {TARIFF_COLUMNS} FROM ch_tariffs WHERE operator_id = $1"
+    ))
+    .bind(operator_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.as_ref().map(tariff_from_row))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -667,25 +678,25 @@ pub async fn stop_session(
     let started_at: String = row.get(3);
     let operator_id: String = row.get(4);
     let jurisdiction: String = row.get(5);
-    let tariff_row = sqlx::query("SELECT energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes FROM ch_tariffs WHERE operator_id = $1")
-        .bind(&operator_id)
-        .fetch_optional(tx.conn())
-        .await?;
-    let tariff = tariff_row.map_or(
+    let tariff_row = sqlx::query(&format!(
+        "SELECT {TARIFF_COLUMNS} FROM ch_tariffs WHERE operator_id = $1"
+    ))
+    .bind(&operator_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    // An operator without a tariff charges nothing rather than a price it never set.
+    let tariff = tariff_row.as_ref().map_or(
         Tariff {
             energy_fen_per_kwh: 0,
+            bands: Vec::new(),
             service_fen_per_kwh: 0,
             idle_fen_per_minute: 0,
             idle_grace_minutes: 0,
         },
-        |r| Tariff {
-            energy_fen_per_kwh: r.get(0),
-            service_fen_per_kwh: r.get(1),
-            idle_fen_per_minute: r.get(2),
-            idle_grace_minutes: r.get(3),
-        },
+        tariff_from_row,
     );
-    let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds);
+    let window = from_db(&started_at).zip(from_db(&now));
+    let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds, window);
     sqlx::query("UPDATE ch_sessions SET status = 'completed', meter_stop = $2, meter_last = $2, stopped_at = $3, stop_reason = $4, idle_since = NULL, idle_seconds = $5 WHERE id = $1")
         .bind(transaction_id)
         .bind(meter_stop)

@@ -163,6 +163,25 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
                 .status,
             StatusCode::NO_CONTENT
         );
+        let bad_bands = json!({"energy_fen_per_kwh": 80, "bands": [{"start_minute": 60, "energy_fen_per_kwh": 30}], "service_fen_per_kwh": 60, "idle_fen_per_minute": 50, "idle_grace_minutes": 0});
+        assert_eq!(
+            app.call(Method::PUT, "/api/v1/charging/tariff", Some(&alpha), Some(&bad_bands))
+                .await
+                .error_paths(),
+            ["bands"]
+        );
+        let banded = json!({"energy_fen_per_kwh": 80, "bands": [{"start_minute": 0, "energy_fen_per_kwh": 80}, {"start_minute": 720, "energy_fen_per_kwh": 80}], "service_fen_per_kwh": 60, "idle_fen_per_minute": 50, "idle_grace_minutes": 0});
+        assert_eq!(
+            app.call(Method::PUT, "/api/v1/charging/tariff", Some(&alpha), Some(&banded))
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            store::tariff(&app.db, "alpha").await.unwrap().unwrap().bands.len(),
+            2,
+            "bands are stored"
+        );
         let session = store::start_session(&app.db, "A-1", 1, "CARD", 1_000, None)
             .await
             .unwrap();

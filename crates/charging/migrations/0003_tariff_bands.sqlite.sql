@@ -1,0 +1,1 @@
+ALTER TABLE ch_tariffs ADD COLUMN bands TEXT;
