@@ -112,10 +112,12 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             } }
         }))
         h2 { (page.t("charging.by_city")) }
-        (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.energy")], html! {
+        (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.per_day"), page.t("charging.utilisation"), page.t("charging.energy")], html! {
             @for s in &stats { tr {
                 td { (place_name(&page, &s.jurisdiction)) }
                 td { (s.stations) } td { (s.connectors) } td { (s.available) } td { (s.charging) } td { (s.sessions) }
+                td { (format!("{:.1}", s.sessions_per_day)) }
+                td { (format!("{:.1} %", s.utilisation * 100.0)) }
                 td { (format!("{:.1} kWh", s.energy_wh as f64 / 1000.0)) }
             } }
         }))

@@ -75,7 +75,7 @@ impl Module for ChargingModule {
                 },
                 Migration {
                     version: 3,
-                    name: "tariff_bands",
+                    name: "tariff_bands_and_durations",
                     sqlite: include_str!("../migrations/0003_tariff_bands.sqlite.sql"),
                     postgres: include_str!("../migrations/0003_tariff_bands.postgres.sql"),
                 },

@@ -706,8 +706,8 @@ pub async fn stop_session(
         .execute(tx.conn())
         .await?;
     sqlx::query(
-        "INSERT INTO ch_cdrs (session_id, operator_id, station_id, jurisdiction, energy_wh, energy_fen, service_fen, idle_fen, total_fen, started_at, stopped_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO ch_cdrs (session_id, operator_id, station_id, jurisdiction, energy_wh, energy_fen, service_fen, idle_fen, total_fen, started_at, stopped_at, duration_seconds) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(transaction_id)
     .bind(&operator_id)
@@ -720,6 +720,7 @@ pub async fn stop_session(
     .bind(charge.total_fen)
     .bind(&started_at)
     .bind(&now)
+    .bind(seconds_between(&started_at, &now))
     .execute(tx.conn())
     .await?;
     let place = JurisdictionCode::parse(&jurisdiction).ok();
@@ -826,7 +827,14 @@ pub struct CityStat {
     pub charging: i64,
     pub energy_wh: i64,
     pub sessions: i64,
+    /// Sessions ended in the last 7 days, per day.
+    pub sessions_per_day: f64,
+    /// Share of the last 7 days the city's connectors spent in sessions (0–1).
+    pub utilisation: f64,
 }
+
+/// The window of the per-day figures.
+pub const STATS_DAYS: i64 = 7;
 
 pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
     let rows = sqlx::query(
@@ -842,12 +850,26 @@ pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
             .await?;
     let energy: std::collections::HashMap<String, (i64, i64)> =
         energy.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
+    let since = yrd_kernel::time::to_db(chrono::Utc::now() - chrono::Duration::days(STATS_DAYS));
+    let recent = sqlx::query(
+        "SELECT jurisdiction, COUNT(*), CAST(SUM(COALESCE(duration_seconds, 0)) AS BIGINT) FROM ch_cdrs WHERE stopped_at >= $1 GROUP BY jurisdiction",
+    )
+    .bind(&since)
+    .fetch_all(db.pool())
+    .await?;
+    let recent: std::collections::HashMap<String, (i64, i64)> =
+        recent.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
     Ok(rows
         .iter()
         .map(|r| {
             let place: String = r.get(0);
             let (energy_wh, sessions) = energy.get(&place).copied().unwrap_or_default();
+            let (week_sessions, busy_seconds) = recent.get(&place).copied().unwrap_or_default();
+            let connectors: i64 = r.get(2);
+            let capacity = (connectors.max(1) * STATS_DAYS * 86_400) as f64;
             CityStat {
+                sessions_per_day: week_sessions as f64 / STATS_DAYS as f64,
+                utilisation: (busy_seconds as f64 / capacity).min(1.0),
                 jurisdiction: place,
                 stations: r.get(1),
                 connectors: r.get(2),

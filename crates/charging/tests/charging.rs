@@ -190,6 +190,13 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
             !store::meter(&app.db, "B-9", session, 7_000).await.unwrap(),
             "another station's reading is ignored"
         );
+        // The session began two hours ago (for utilisation).
+        sqlx::query("UPDATE ch_sessions SET started_at = $1 WHERE id = $2")
+            .bind(yrd_kernel::time::to_db(chrono::Utc::now() - chrono::Duration::hours(2)))
+            .bind(session)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
         store::set_status(&app.db, "A-1", 1, ConnectorStatus::SuspendedEV)
             .await
             .unwrap();
@@ -384,6 +391,14 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
         let stats = app.get("/api/v1/charging/stats", None).await;
         assert_eq!(stats.body[0]["connectors"], 2, "{}", stats.text);
         assert_eq!(stats.body[0]["energy_wh"], 12_345);
+        let per_day = stats.body[0]["sessions_per_day"].as_f64().unwrap();
+        assert!((per_day - 1.0 / 7.0).abs() < 1e-9, "{per_day}");
+        // Two hours of one session over 2 connectors × 7 days.
+        let utilisation = stats.body[0]["utilisation"].as_f64().unwrap();
+        assert!(
+            (utilisation - 7_200.0 / (2.0 * 7.0 * 86_400.0)).abs() < 1e-6,
+            "{utilisation}"
+        );
         app.finish().await;
     }
 }
