@@ -11,7 +11,7 @@ db="$out/smoke.db"
 port="${SMOKE_PORT:-18391}"
 base="http://127.0.0.1:$port"
 
-./target/debug/yrd --db "$db" serve --demo --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
+./target/debug/yrd --db "$db" serve --demo --simulate 20 --listen "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 
@@ -31,7 +31,10 @@ curl -sf "$base/api/v1/insurance/funds" | grep -q '"310100-E"'
 curl -sf "$base/fhir/metadata" | grep -q '"resourceType":"CapabilityStatement"'
 curl -sf "$base/api/v1/health/hospitals" | grep -q '"h-340100"'
 curl -sf "$base/api/v1/charging/nearby?lon=121.47&lat=31.23&radius_km=10" | grep -q '"station_id"'
-echo "server ready; API description and home page served"
+# The simulated stations connect over OCPP (serve --simulate).
+for _ in $(seq 1 40); do curl -sf "$base/charging" | grep -Eq '(this node\)|本节点）): <strong>20<' && break; sleep 0.5; done
+curl -sf "$base/charging" | grep -Eq '(this node\)|本节点）): <strong>20<'
+echo "server ready; API description and home page served; 20 simulated stations connected"
 
 if command -v chromium >/dev/null; then
   browse() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "$@" 2>/dev/null; }

@@ -158,6 +158,10 @@ struct ServeArgs {
     /// Seconds before a request is cut off.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
+    /// With --demo: connect this many simulated charging stations over OCPP, each sending
+    /// a message every ten seconds, so the charging console shows live changes.
+    #[arg(long, requires = "demo", value_parser = clap::value_parser!(u16).range(1..=2000))]
+    simulate: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -524,6 +528,9 @@ async fn serve(db_target: &str, args: ServeArgs, modules: Vec<Arc<dyn Module>>) 
     );
     if args.demo {
         println!("{}", demo_login_line());
+        if let Some(stations) = args.simulate {
+            start_simulator(&db, format!("http://{address}"), usize::from(stations)).await?;
+        }
     } else if !yrd_auth::has_users(&db).await.map_err(|e| e.to_string())? {
         println!("No users yet. Create the first administrator: yrd user add admin --name \"Administrator\" --admin");
     }
@@ -531,6 +538,31 @@ async fn serve(db_target: &str, args: ServeArgs, modules: Vec<Arc<dyn Module>>) 
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Simulated stations of the demo operator, driven over real WebSockets against this
+/// server until it stops (demo only).
+async fn start_simulator(db: &Db, base: String, stations: usize) -> Result<(), String> {
+    let token = yrd_auth::create_token(db, "system", yrd_charging::demo::DEMO_OPERATOR_LOGIN, "simulator", None)
+        .await
+        .map_err(|e| format!("the simulator needs the demo operator: {e}"))?
+        .token;
+    let simulation = yrd_sim::Simulation {
+        base,
+        token,
+        stations,
+        rate: stations as f64 / 10.0,
+        seconds: 10 * 365 * 86_400,
+        no_register: false,
+        server_pid: None,
+    };
+    println!("Simulating {stations} charging stations over OCPP 1.6 (one message each every 10 s).");
+    tokio::spawn(async move {
+        if let Err(error) = yrd_sim::run(simulation).await {
+            tracing::warn!(%error, "the charging simulator stopped");
+        }
+    });
+    Ok(())
 }
 
 /// A password from a prompt (twice, not echoed) or the first line of standard input.
