@@ -495,10 +495,19 @@ async fn on_text(
                 );
                 return Some(session.version.refusal(&slow_down));
             }
-            let handled = match session.version {
-                Version::V16 => handle_call(central, station_id, session, &id, &action, &payload).await,
-                Version::V201 => {
-                    crate::central201::handle_call(central, station_id, session, &id, &action, &payload).await
+            // Before a station's first accepted BootNotification, nothing else is served.
+            let handled = if action != "BootNotification" && !session.booted {
+                Err(CallError::new(
+                    &id,
+                    ErrorCode::SecurityError,
+                    "send BootNotification first",
+                ))
+            } else {
+                match session.version {
+                    Version::V16 => handle_call(central, station_id, session, &id, &action, &payload).await,
+                    Version::V201 => {
+                        crate::central201::handle_call(central, station_id, session, &id, &action, &payload).await
+                    }
                 }
             };
             let reply = match handled {
@@ -514,6 +523,16 @@ async fn on_text(
     }
 }
 
+/// A refusal for a message the central system could not store; the cause goes to the log.
+pub(crate) fn storage_failure(id: &str, station_id: &str, error: &store::ServiceError) -> CallError {
+    tracing::error!(%error, station = %station_id, "OCPP message");
+    CallError::new(
+        id,
+        ErrorCode::InternalError,
+        "the central system could not store this; send again",
+    )
+}
+
 pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -526,21 +545,7 @@ async fn handle_call(
     action: &str,
     payload: &Value,
 ) -> Result<Value, CallError> {
-    let internal = |error: store::ServiceError| {
-        tracing::error!(%error, station = %station_id, "OCPP message");
-        CallError::new(
-            id,
-            ErrorCode::InternalError,
-            "the central system could not store this; send again",
-        )
-    };
-    if action != "BootNotification" && !session.booted {
-        return Err(CallError::new(
-            id,
-            ErrorCode::SecurityError,
-            "send BootNotification first",
-        ));
-    }
+    let internal = |error: store::ServiceError| storage_failure(id, station_id, &error);
     let db = &central.db;
     match action {
         "BootNotification" => {

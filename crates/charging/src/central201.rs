@@ -3,7 +3,7 @@
 //! station's connectors), TransactionEvent for a session's start, updates and end, and
 //! the station's own transaction ids.
 
-use crate::central::{Central, Session, now_text};
+use crate::central::{Central, Session, now_text, storage_failure};
 use crate::ocpp::{self, CallError, ConnectorStatus, ErrorCode};
 use crate::ocpp201::{self as v201, EventType};
 use crate::store;
@@ -18,21 +18,7 @@ pub(crate) async fn handle_call(
     action: &str,
     payload: &Value,
 ) -> Result<Value, CallError> {
-    let internal = |error: store::ServiceError| {
-        tracing::error!(%error, station = %station_id, "OCPP 2.0.1 message");
-        CallError::new(
-            id,
-            ErrorCode::InternalError,
-            "the central system could not store this; send again",
-        )
-    };
-    if action != "BootNotification" && !session.booted {
-        return Err(CallError::new(
-            id,
-            ErrorCode::SecurityError,
-            "send BootNotification first",
-        ));
-    }
+    let internal = |error: store::ServiceError| storage_failure(id, station_id, &error);
     let db = &central.db;
     let known_evse = |evse: u32| {
         if session.connectors.contains(&evse) {

@@ -1,7 +1,7 @@
 //! The charging API under `/api/v1/charging`: the driver's finder, operators' stations,
 //! tariffs, tokens, remote commands and charge detail records, and network statistics.
 
-use crate::central::{COMMAND_TIMEOUT, Central, CommandError};
+use crate::central::{Central, CommandError, CommandRoute};
 use crate::finder::Filter;
 use crate::pricing::Tariff;
 use crate::store::{self, Cdr, CityStat, MODULE, Station, StationInput};
@@ -343,10 +343,7 @@ async fn command(
     )
     .await?;
     tx.commit().await?;
-    match central
-        .command(&station_id, &input.action, payload, COMMAND_TIMEOUT)
-        .await
-    {
+    match central.deliver(&station_id, &input.action, payload).await {
         Ok(answer) => Ok(axum::Json(answer)),
         Err(CommandError::NotConnected(_)) => Err(ApiError::Conflict(format!("station {station_id} is not connected"))),
         Err(error @ CommandError::Timeout(..)) => Err(ApiError::Unavailable(error.to_string())),

@@ -372,31 +372,30 @@ pub struct SampledValue {
 }
 
 impl MeterValue {
-    /// The energy register reading in Wh, if the value carries one (the default
-    /// measurand is the imported energy register; kWh readings are converted).
+    /// The energy register reading in Wh, if the value carries one.
     pub fn energy_wh(&self) -> Option<i64> {
         self.sampled_value.iter().find_map(|s| {
-            let energy = s
-                .measurand
-                .as_deref()
-                .is_none_or(|m| m == "Energy.Active.Import.Register");
-            if !energy || s.format.as_deref() == Some("SignedData") {
+            if s.format.as_deref() == Some("SignedData") {
                 return None;
             }
-            let reading: f64 = s
-                .value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
-            let wh = match s.unit.as_deref() {
-                None | Some("Wh") => reading,
-                Some("kWh") => reading * 1000.0,
-                Some(_) => return None,
-            };
-            (wh < 9.0e15).then_some(wh.round() as i64)
+            energy_reading_wh(s.measurand.as_deref(), s.value.trim().parse().ok()?, s.unit.as_deref())
         })
     }
+}
+
+/// A sampled value as Wh when it is the imported energy register (the default
+/// measurand in both OCPP versions); kWh readings are converted, anything else is not
+/// an energy reading.
+pub fn energy_reading_wh(measurand: Option<&str>, value: f64, unit: Option<&str>) -> Option<i64> {
+    if measurand.is_some_and(|m| m != "Energy.Active.Import.Register") || !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let wh = match unit {
+        None | Some("Wh") => value,
+        Some("kWh") => value * 1000.0,
+        Some(_) => return None,
+    };
+    (wh < 9.0e15).then_some(wh.round() as i64)
 }
 
 #[derive(Debug, Deserialize)]

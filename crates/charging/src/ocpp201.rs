@@ -179,21 +179,13 @@ impl MeterValue {
     /// The imported energy register in Wh, if this value carries it.
     pub fn energy_wh(&self) -> Option<i64> {
         self.sampled_value.iter().find_map(|s| {
-            let energy = s
-                .measurand
-                .as_deref()
-                .is_none_or(|m| m == "Energy.Active.Import.Register");
-            if !energy || !s.value.is_finite() || s.value < 0.0 {
-                return None;
-            }
             let unit = s.unit_of_measure.as_ref();
             let scale = 10f64.powi(unit.and_then(|u| u.multiplier).unwrap_or(0).clamp(-3, 6));
-            let wh = match unit.and_then(|u| u.unit.as_deref()) {
-                None | Some("Wh") => s.value * scale,
-                Some("kWh") => s.value * scale * 1000.0,
-                Some(_) => return None,
-            };
-            (wh < 9.0e15).then_some(wh.round() as i64)
+            crate::ocpp::energy_reading_wh(
+                s.measurand.as_deref(),
+                s.value * scale,
+                unit.and_then(|u| u.unit.as_deref()),
+            )
         })
     }
 }

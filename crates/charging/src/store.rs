@@ -325,21 +325,30 @@ pub async fn station(db: &Db, id: &str) -> Result<Option<Station>, ServiceError>
 }
 
 async fn connectors(db: &Db, station_id: &str) -> Result<Vec<ConnectorState>, ServiceError> {
-    let rows = sqlx::query("SELECT connector_id, standard, max_kw, status, updated_at FROM ch_connectors WHERE station_id = $1 ORDER BY connector_id")
+    let rows = sqlx::query("SELECT station_id, connector_id, standard, max_kw, status, updated_at FROM ch_connectors WHERE station_id = $1 ORDER BY connector_id")
         .bind(station_id)
         .fetch_all(db.pool())
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ConnectorState {
-                connector_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or_default(),
-                standard: r.try_get(1)?,
-                max_kw: r.try_get(2)?,
-                status: r.try_get(3)?,
-                updated_at: r.try_get(4)?,
-            })
-        })
-        .collect()
+    Ok(rows
+        .iter()
+        .map(connector_from_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect())
+}
+
+fn connector_from_row(r: &AnyRow) -> Result<(String, ConnectorState), sqlx::Error> {
+    Ok((
+        r.try_get(0)?,
+        ConnectorState {
+            connector_id: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or_default(),
+            standard: r.try_get(2)?,
+            max_kw: r.try_get(3)?,
+            status: r.try_get(4)?,
+            updated_at: r.try_get(5)?,
+        },
+    ))
 }
 
 /// An operator's stations (all stations for `None`), with connectors.
@@ -351,13 +360,26 @@ pub async fn stations(db: &Db, operator: Option<&str>, limit: i64) -> Result<Vec
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::new();
-    for row in &rows {
-        let mut station = station_from_row(row)?;
-        station.connectors = connectors(db, &station.id).await?;
-        out.push(station);
+    // The connectors of all of them in one query, not one query per station.
+    let connector_rows = sqlx::query(
+        "SELECT c.station_id, c.connector_id, c.standard, c.max_kw, c.status, c.updated_at FROM ch_connectors c JOIN ch_stations s ON s.id = c.station_id \
+         WHERE ($1 IS NULL OR s.operator_id = $1) ORDER BY c.station_id, c.connector_id",
+    )
+    .bind(operator)
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_station: std::collections::HashMap<String, Vec<ConnectorState>> = std::collections::HashMap::new();
+    for row in &connector_rows {
+        let (station_id, connector) = connector_from_row(row)?;
+        by_station.entry(station_id).or_default().push(connector);
     }
-    Ok(out)
+    rows.iter()
+        .map(|row| {
+            let mut station = station_from_row(row)?;
+            station.connectors = by_station.remove(&station.id).unwrap_or_default();
+            Ok(station)
+        })
+        .collect()
 }
 
 /// Whether `key` is the station's key (constant-time comparison of the hashes).

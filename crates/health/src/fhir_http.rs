@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use yrd_db::Db;
 use yrd_web::Auth;
 use yrd_web::caller::Credential;
+use yrd_web::console::percent_encode;
 
 pub fn routes() -> Router {
     Router::new()
@@ -541,17 +542,6 @@ async fn search_bundle(
     Ok(without_empty_entry(json!({
         "resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries
     })))
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'|' | b':' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `POST /fhir/Patient/$match`.
