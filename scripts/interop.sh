@@ -9,6 +9,8 @@ cargo build -q --bin yrd
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # fhir.resources 6.1.0 is the last release whose default models are R4 (4.0.1); it needs pydantic 1.
 .venv/bin/pip install -q --disable-pip-version-check jwcrypto "pyraptor==1.3.10" "numpy<2" attrs "fhir.resources==6.1.0" "pydantic<2" "ocpp==2.1.0" websockets
+# The OCPP schemas the central system embeds are the package's, unchanged.
+bash scripts/ocpp_schemas.sh --check
 out=target/interop && rm -rf "$out" && mkdir -p "$out"
 db="$out/interop.db"
 port="${INTEROP_PORT:-18394}"

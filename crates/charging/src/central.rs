@@ -4,6 +4,7 @@
 
 use crate::finder::{Filter, Index, Point};
 use crate::ocpp::{self, CallError, ErrorCode, Frame};
+pub use crate::protocol::Version;
 use crate::store;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -53,50 +54,27 @@ pub enum CommandError {
         code: String,
         description: String,
     },
+    #[error("station {station} answered outside the OCPP schema: {problem}")]
+    InvalidReply { station: String, problem: String },
 }
 
 enum Answer {
     Result(Value),
     Error(String, String),
+    /// A CALLRESULT that breaks the response schema of the request's action.
+    Invalid(String),
 }
 
-/// The OCPP version a station speaks, by the subprotocol it chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    V16,
-    V201,
-}
-
-impl Version {
-    pub fn subprotocol(self) -> &'static str {
-        match self {
-            Version::V16 => "ocpp1.6",
-            Version::V201 => "ocpp2.0.1",
-        }
-    }
-
-    /// The commands this version lets a central system send.
-    pub fn remote_actions(self) -> &'static [&'static str] {
-        match self {
-            Version::V16 => ocpp::REMOTE_ACTIONS,
-            Version::V201 => crate::ocpp201::REMOTE_ACTIONS,
-        }
-    }
-
-    fn refusal(self, error: &CallError) -> String {
-        match self {
-            Version::V16 => error.frame(),
-            Version::V201 => error.frame_v201(),
-        }
-    }
-}
+/// A request of the central system's waiting for the station's answer: its action
+/// (to check the answer against that action's response schema) and who waits.
+type Waiting = (String, oneshot::Sender<Answer>);
 
 #[derive(Clone)]
 struct Link {
     version: Version,
     generation: u64,
     outbox: mpsc::Sender<String>,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
+    pending: Arc<Mutex<HashMap<String, Waiting>>>,
     /// One outstanding request per direction: the central system's calls queue here.
     calls: Arc<tokio::sync::Mutex<()>>,
 }
@@ -257,7 +235,7 @@ impl Central {
         let id = format!("cs-{}", self.message_ids.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         if let Ok(mut pending) = link.pending.lock() {
-            pending.insert(id.clone(), tx);
+            pending.insert(id.clone(), (action.to_string(), tx));
         }
         if link.outbox.send(ocpp::call(&id, action, &payload)).await.is_err() {
             return Err(CommandError::NotConnected(station_id.into()));
@@ -269,6 +247,10 @@ impl Central {
                 station: station_id.into(),
                 code,
                 description,
+            }),
+            Ok(Ok(Answer::Invalid(problem))) => Err(CommandError::InvalidReply {
+                station: station_id.into(),
+                problem,
             }),
             Ok(Err(_)) => Err(CommandError::NotConnected(station_id.into())),
             Err(_) => {
@@ -348,14 +330,13 @@ async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
         .unwrap_or_default();
-    let version = if offered.iter().any(|p| p == "ocpp2.0.1") {
-        Version::V201
-    } else if offered.iter().any(|p| p == "ocpp1.6") {
-        Version::V16
-    } else {
+    let Some(version) = Version::ALL
+        .into_iter()
+        .find(|v| offered.iter().any(|p| p == v.subprotocol()))
+    else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "this central system speaks the subprotocols ocpp2.0.1 and ocpp1.6",
+            "this central system speaks the subprotocols ocpp2.1, ocpp2.0.1 and ocpp1.6",
         );
     };
     // Small buffers: OCPP frames are small and ten thousand sockets share the memory.
@@ -466,14 +447,18 @@ async fn on_text(
     match frame {
         Frame::Result { id, payload } => {
             let waiting = link.pending.lock().ok().and_then(|mut p| p.remove(&id));
-            if let Some(waiting) = waiting {
-                let _ = waiting.send(Answer::Result(payload));
+            if let Some((action, waiting)) = waiting {
+                let answer = match session.version.response_schema(&action).map(|s| s.validate(&payload)) {
+                    Some(Err(violation)) => Answer::Invalid(violation.to_string()),
+                    _ => Answer::Result(payload),
+                };
+                let _ = waiting.send(answer);
             }
             None
         }
         Frame::Error { id, code, description } => {
             let waiting = link.pending.lock().ok().and_then(|mut p| p.remove(&id));
-            if let Some(waiting) = waiting {
+            if let Some((_, waiting)) = waiting {
                 let _ = waiting.send(Answer::Error(code, description));
             }
             None
@@ -495,8 +480,11 @@ async fn on_text(
                 );
                 return Some(session.version.refusal(&slow_down));
             }
-            // Before a station's first accepted BootNotification, nothing else is served.
-            let handled = if action != "BootNotification" && !session.booted {
+            // The official schema first; then, before a station's first accepted
+            // BootNotification, nothing else is served.
+            let handled = if let Err(error) = session.version.check_request(&id, &action, &payload) {
+                Err(error)
+            } else if action != "BootNotification" && !session.booted {
                 Err(CallError::new(
                     &id,
                     ErrorCode::SecurityError,
@@ -505,13 +493,22 @@ async fn on_text(
             } else {
                 match session.version {
                     Version::V16 => handle_call(central, station_id, session, &id, &action, &payload).await,
-                    Version::V201 => {
+                    Version::V201 | Version::V21 => {
                         crate::central201::handle_call(central, station_id, session, &id, &action, &payload).await
                     }
                 }
             };
             let reply = match handled {
-                Ok(payload) => ocpp::result(&id, &payload),
+                Ok(payload) => {
+                    debug_assert!(
+                        session
+                            .version
+                            .response_schema(&action)
+                            .is_none_or(|s| s.validate(&payload).is_ok()),
+                        "the reply to {action} breaks its schema: {payload}"
+                    );
+                    ocpp::result(&id, &payload)
+                }
                 Err(error) => session.version.refusal(&error),
             };
             session.replies.push_back((id, reply.clone()));
@@ -550,8 +547,6 @@ async fn handle_call(
     match action {
         "BootNotification" => {
             let boot: ocpp::BootNotification = ocpp::decode(id, payload)?;
-            ocpp::check_len(id, "chargePointVendor", &boot.charge_point_vendor, 20)?;
-            ocpp::check_len(id, "chargePointModel", &boot.charge_point_model, 20)?;
             store::boot(db, station_id, &boot.charge_point_vendor, &boot.charge_point_model)
                 .await
                 .map_err(internal)?;
@@ -583,7 +578,6 @@ async fn handle_call(
         }
         "Authorize" => {
             let authorize: ocpp::Authorize = ocpp::decode(id, payload)?;
-            ocpp::check_len(id, "idTag", &authorize.id_tag, 20)?;
             let status = store::token_status(db, station_id, &authorize.id_tag)
                 .await
                 .map_err(internal)?;
@@ -591,7 +585,6 @@ async fn handle_call(
         }
         "StartTransaction" => {
             let start: ocpp::StartTransaction = ocpp::decode(id, payload)?;
-            ocpp::check_len(id, "idTag", &start.id_tag, 20)?;
             if !session.connectors.contains(&start.connector_id) {
                 return Err(CallError::new(
                     id,

@@ -331,6 +331,18 @@ async fn command(
         let transaction = store::ocpp_tx_of(auth.db(), session).await?.unwrap_or_default();
         payload = serde_json::json!({"transactionId": transaction});
     }
+    // The station would refuse a request outside the official schema; say so here,
+    // naming the field, before anything is sent or audited.
+    if let Some(schema) = version.request_schema(&input.action)
+        && let Err(violation) = schema.validate(&payload)
+    {
+        let field = if violation.path.is_empty() {
+            "payload".to_string()
+        } else {
+            format!("payload.{}", violation.path)
+        };
+        return Err(ApiError::invalid(&field, violation.message));
+    }
     let mut tx = auth.db().begin().await?;
     yrd_audit::log(
         &mut tx,
@@ -348,6 +360,7 @@ async fn command(
         Err(CommandError::NotConnected(_)) => Err(ApiError::Conflict(format!("station {station_id} is not connected"))),
         Err(error @ CommandError::Timeout(..)) => Err(ApiError::Unavailable(error.to_string())),
         Err(error @ CommandError::Refused { .. }) => Err(ApiError::Conflict(error.to_string())),
+        Err(error @ CommandError::InvalidReply { .. }) => Err(ApiError::BadGateway(error.to_string())),
     }
 }
 

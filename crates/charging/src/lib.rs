@@ -13,6 +13,8 @@ pub mod ocpi;
 pub mod ocpp;
 pub mod ocpp201;
 pub mod pricing;
+pub mod protocol;
+pub mod schema;
 pub mod store;
 
 pub use store::MODULE;

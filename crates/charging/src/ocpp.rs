@@ -199,18 +199,6 @@ pub fn decode<T: DeserializeOwned>(id: &str, payload: &Value) -> Result<T, CallE
     })
 }
 
-/// A CiString of at most `max` characters.
-pub fn check_len(id: &str, field: &str, value: &str, max: usize) -> Result<(), CallError> {
-    if value.chars().count() > max {
-        return Err(CallError::new(
-            id,
-            ErrorCode::PropertyConstraintViolation,
-            format!("{field}: at most {max} characters"),
-        ));
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------
 // OCPP 1.6 core: what a charge point sends
 

@@ -1,46 +1,21 @@
-//! OCPP 2.0.1 messages the central system receives from a charging station, the subset
-//! this central system handles (the list). Pure; every object also accepts the
-//! schemas' optional `customData`.
+//! OCPP 2.0.1 and 2.1 messages the central system receives from a charging station, the
+//! subset it handles, as typed readers of payloads that already passed their version's
+//! official schema (which refuses unknown fields and values): so these types ignore the
+//! fields they do not use, and 2.1's additions read through the same types.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct BootNotification {
     pub charging_station: ChargingStation,
-    pub reason: BootReason,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ChargingStation {
     pub model: String,
     pub vendor_name: String,
-    pub serial_number: Option<String>,
-    pub firmware_version: Option<String>,
-    pub modem: Option<Value>,
-    pub custom_data: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub enum BootReason {
-    ApplicationReset,
-    FirmwareUpdate,
-    LocalReset,
-    PowerUp,
-    RemoteReset,
-    ScheduledReset,
-    Triggered,
-    Unknown,
-    Watchdog,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Heartbeat {
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -53,45 +28,22 @@ pub enum ConnectorStatus {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusNotification {
-    pub timestamp: String,
     pub connector_status: ConnectorStatus,
     pub evse_id: u32,
-    pub connector_id: u32,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct IdToken {
     pub id_token: String,
-    #[serde(rename = "type")]
-    pub kind: IdTokenType,
-    pub additional_info: Option<Vec<Value>>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-pub enum IdTokenType {
-    Central,
-    #[serde(rename = "eMAID")]
-    EMaid,
-    ISO14443,
-    ISO15693,
-    KeyCode,
-    Local,
-    MacAddress,
-    NoAuthorization,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Authorize {
     pub id_token: IdToken,
-    pub certificate: Option<String>,
-    pub iso15118_certificate_hash_data: Option<Vec<Value>>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -102,77 +54,55 @@ pub enum EventType {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TransactionEvent {
     pub event_type: EventType,
-    pub timestamp: String,
-    pub trigger_reason: String,
-    pub seq_no: u32,
     pub transaction_info: TransactionInfo,
-    pub offline: Option<bool>,
-    pub number_of_phases_used: Option<u32>,
-    pub cable_max_current: Option<i64>,
-    pub reservation_id: Option<i64>,
     pub evse: Option<Evse>,
     pub id_token: Option<IdToken>,
     pub meter_value: Option<Vec<MeterValue>>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TransactionInfo {
     pub transaction_id: String,
     pub charging_state: Option<String>,
-    pub time_spent_charging: Option<i64>,
     pub stopped_reason: Option<String>,
-    pub remote_start_id: Option<i64>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Evse {
     pub id: u32,
-    pub connector_id: Option<u32>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct MeterValues {
     pub evse_id: u32,
     pub meter_value: Vec<MeterValue>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct MeterValue {
-    pub timestamp: String,
     pub sampled_value: Vec<SampledValue>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SampledValue {
     pub value: f64,
-    pub context: Option<String>,
     pub measurand: Option<String>,
-    pub phase: Option<String>,
-    pub location: Option<String>,
-    pub signed_meter_value: Option<Value>,
     pub unit_of_measure: Option<UnitOfMeasure>,
-    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UnitOfMeasure {
     pub unit: Option<String>,
     pub multiplier: Option<i32>,
-    pub custom_data: Option<Value>,
 }
 
 impl MeterValue {
@@ -199,6 +129,18 @@ pub const REMOTE_ACTIONS: &[&str] = &[
     "ChangeAvailability",
     "GetVariables",
     "SetVariables",
+];
+
+/// OCPP 2.1 adds the battery-swap request to the same commands.
+pub const REMOTE_ACTIONS_V21: &[&str] = &[
+    "RequestStartTransaction",
+    "RequestStopTransaction",
+    "Reset",
+    "UnlockConnector",
+    "ChangeAvailability",
+    "GetVariables",
+    "SetVariables",
+    "RequestBatterySwap",
 ];
 
 #[cfg(test)]

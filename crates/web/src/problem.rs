@@ -33,6 +33,9 @@ pub enum ApiError {
     Timeout,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A device or system the request went through answered outside its protocol: 502.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// A fault of ours; the detail goes to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad-gateway", "Bad gateway"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
