@@ -31,9 +31,11 @@ for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null &&
 # The FHIR endpoint against fhir.resources, and a recognition decision against jwcrypto.
 .venv/bin/python scripts/interop/fhir_validate.py "http://127.0.0.1:$port" "$hospital" "$patient" 340102198503150020
 # A charging session by the Python ocpp package as an OCPP 1.6 charge point, then as a
-# 2.0.1 charging station.
+# 2.0.1 charging station; the package checks what it receives against the schemas.
 .venv/bin/python scripts/interop/ocpp16_walk.py "http://127.0.0.1:$port" "$operator" CS-DEMO-1 demo-station-key-0001 DEMO-CARD-1
 PYTHONPATH=scripts/interop .venv/bin/python scripts/interop/ocpp201_walk.py "http://127.0.0.1:$port" "$operator" CS-DEMO-1 demo-station-key-0001 DEMO-CARD-1
+# A battery swap by the same package as an OCPP 2.1 swap station.
+PYTHONPATH=scripts/interop .venv/bin/python scripts/interop/ocpp21_walk.py "http://127.0.0.1:$port" "$operator" SW-DEMO-1 demo-swap-key-000001 DEMO-CARD-1
 kill $server 2>/dev/null || true
 bash scripts/health_walkthrough.sh >"$out/health-walkthrough.log" 2>&1 || { cat "$out/health-walkthrough.log"; exit 1; }
 tail -1 "$out/health-walkthrough.log"

@@ -2,7 +2,7 @@
 //! `ocpp1.6`, security profile 1), one task per connected station, remote commands
 //! answered synchronously, and the finder's live index.
 
-use crate::finder::{Filter, Index, Point};
+use crate::finder::{Filter, Index, Point, SwapFilter, SwapIndex, SwapPoint};
 use crate::ocpp::{self, CallError, ErrorCode, Frame};
 pub use crate::protocol::Version;
 use crate::store;
@@ -83,6 +83,7 @@ struct Link {
 pub struct Central {
     pub(crate) db: Db,
     index: RwLock<Option<Index>>,
+    swap_index: RwLock<Option<SwapIndex>>,
     links: Mutex<HashMap<String, Link>>,
     generation: AtomicU64,
     message_ids: AtomicU64,
@@ -94,6 +95,7 @@ impl Central {
         Arc::new(Central {
             db,
             index: RwLock::new(None),
+            swap_index: RwLock::new(None),
             links: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             message_ids: AtomicU64::new(1),
@@ -167,13 +169,98 @@ impl Central {
         Ok(())
     }
 
-    /// Rebuilds the index from the database (after stations are registered).
+    /// Rebuilds the indexes from the database (after stations are registered).
     pub async fn reload_index(&self) -> Result<(), store::ServiceError> {
         let points = store::finder_points(&self.db).await?;
         if let Ok(mut index) = self.index.write() {
             *index = Some(Index::new(points));
         }
+        let swap_points = crate::swap::finder_points(&self.db, None).await?;
+        if let Ok(mut index) = self.swap_index.write() {
+            let mut fresh = SwapIndex::new(swap_points);
+            for id in self
+                .links
+                .lock()
+                .map(|l| l.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                fresh.set_online(&id, true);
+            }
+            *index = Some(fresh);
+        }
         Ok(())
+    }
+
+    /// Reads one swap station (after it is registered or stocked) into the swap index.
+    pub async fn index_swap_station(&self, station_id: &str) -> Result<(), store::ServiceError> {
+        if !self.swap_index.read().is_ok_and(|index| index.is_some()) {
+            return self.ensure_swap_index().await;
+        }
+        let points = crate::swap::finder_points(&self.db, Some(station_id)).await?;
+        if let Ok(mut index) = self.swap_index.write()
+            && let Some(index) = index.as_mut()
+        {
+            index.remove(station_id);
+            for point in points {
+                index.insert(point);
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_swap_index(&self) -> Result<(), store::ServiceError> {
+        if self.swap_index.read().is_ok_and(|index| index.is_some()) {
+            return Ok(());
+        }
+        let points = crate::swap::finder_points(&self.db, None).await?;
+        if let Ok(mut index) = self.swap_index.write()
+            && index.is_none()
+        {
+            *index = Some(SwapIndex::new(points));
+        }
+        Ok(())
+    }
+
+    /// The nearest matching swap stations with their packs.
+    pub async fn swap_nearby(
+        &self,
+        lon: f64,
+        lat: f64,
+        radius_km: f64,
+        filter: &SwapFilter,
+        limit: usize,
+    ) -> Result<Vec<(f64, SwapPoint)>, store::ServiceError> {
+        self.ensure_swap_index().await?;
+        let index = self
+            .swap_index
+            .read()
+            .map_err(|_| store::ServiceError::Conflict("the finder index is being rebuilt".into()))?;
+        Ok(index
+            .as_ref()
+            .map(|i| {
+                i.nearby(lon, lat, radius_km, filter, limit)
+                    .into_iter()
+                    .map(|(d, p)| (d, p.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// A slot's pack as a swap event or a meter value reports it.
+    pub(crate) fn index_pack(&self, station_id: &str, slot: u32, soc: Option<f64>) {
+        if let Ok(mut index) = self.swap_index.write()
+            && let Some(index) = index.as_mut()
+        {
+            index.set_pack(station_id, slot, soc);
+        }
+    }
+
+    fn index_online(&self, station_id: &str, online: bool) {
+        if let Ok(mut index) = self.swap_index.write()
+            && let Some(index) = index.as_mut()
+        {
+            index.set_online(station_id, online);
+        }
     }
 
     pub async fn nearby(
@@ -353,6 +440,8 @@ pub(crate) struct Session {
     pub(crate) booted: bool,
     /// The station's registered connectors, read once per connection.
     pub(crate) connectors: Vec<u32>,
+    /// A battery-swap station's slots: they report packs, not charging sessions.
+    pub(crate) swap_slots: Option<u32>,
     /// When each transaction's meter reading was last written: at most once a minute,
     /// since StopTransaction carries the final reading anyway.
     pub(crate) meter_written: HashMap<i64, Instant>,
@@ -377,13 +466,16 @@ async fn connection(central: Arc<Central>, station_id: String, version: Version,
     }
     let registered = store::station(&central.db, &station_id).await.ok().flatten();
     let booted_before = registered.as_ref().is_some_and(|s| s.booted_at.is_some());
+    let swap_slots = registered.as_ref().and_then(|s| s.swap.as_ref()).map(|s| s.slots);
     let connectors = registered
         .map(|s| s.connectors.iter().map(|c| c.connector_id).collect())
         .unwrap_or_default();
+    central.index_online(&station_id, true);
     let mut session = Session {
         version,
         booted: booted_before,
         connectors,
+        swap_slots,
         meter_written: HashMap::new(),
         replies: VecDeque::new(),
         window: Instant::now(),
@@ -428,6 +520,7 @@ async fn connection(central: Arc<Central>, station_id: String, version: Version,
     {
         links.remove(&station_id);
         central.index_status(&station_id, None, "Unavailable");
+        central.index_online(&station_id, false);
     }
     tracing::info!(station = %station_id, "OCPP station disconnected");
 }

@@ -7,6 +7,7 @@ use crate::central::{Central, Session, now_text, storage_failure};
 use crate::ocpp::{self, CallError, ConnectorStatus, ErrorCode};
 use crate::ocpp201::{self as v201, EventType};
 use crate::store;
+use crate::swap::{self, Battery, SwapEvent, SwapRefusal};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,20 @@ pub(crate) async fn handle_call(
             central.seen(station_id).await.map_err(internal)?;
             Ok(json!({"currentTime": now_text()}))
         }
+        "StatusNotification" if session.swap_slots.is_some() => {
+            // A slot's status: the packs in it say more, and swap events move them.
+            let status: v201::StatusNotification = ocpp::decode(id, payload)?;
+            let slots = session.swap_slots.unwrap_or_default();
+            if !(1..=slots).contains(&status.evse_id) {
+                return Err(CallError::new(
+                    id,
+                    ErrorCode::PropertyConstraintViolation,
+                    format!("evseId {}: the station's slots are 1–{slots}", status.evse_id),
+                ));
+            }
+            central.seen(station_id).await.map_err(internal)?;
+            Ok(json!({}))
+        }
         "StatusNotification" => {
             let status: v201::StatusNotification = ocpp::decode(id, payload)?;
             known_evse(status.evse_id)?;
@@ -79,11 +94,24 @@ pub(crate) async fn handle_call(
                 Failure::Refused(error) => error,
                 Failure::Store(error) => internal(error),
             }),
+        "MeterValues" if session.swap_slots.is_some() => {
+            // A swap station's EVSEs are its slots: a state of charge is its pack's.
+            let values: v201::MeterValues = ocpp::decode(id, payload)?;
+            if let Some(soc) = values.meter_value.iter().filter_map(v201::MeterValue::soc).next_back()
+                && swap::slot_soc(db, station_id, values.evse_id, soc)
+                    .await
+                    .map_err(internal)?
+            {
+                central.index_pack(station_id, values.evse_id, Some(soc));
+            }
+            Ok(json!({}))
+        }
         "MeterValues" => {
             let values: v201::MeterValues = ocpp::decode(id, payload)?;
             known_evse(values.evse_id)?;
             Ok(json!({}))
         }
+        "BatterySwap" => battery_swap(central, station_id, id, payload).await,
         other => Err(CallError::new(
             id,
             ErrorCode::NotImplemented,
@@ -204,4 +232,49 @@ async fn transaction_event(
         )
         .into()),
     }
+}
+
+/// OCPP 2.1 BatterySwap: packs in or out of slots, the swap recorded and priced.
+async fn battery_swap(central: &Central, station_id: &str, id: &str, payload: &Value) -> Result<Value, CallError> {
+    let message: v201::BatterySwap = ocpp::decode(id, payload)?;
+    let refused = |why: String| CallError::new(id, ErrorCode::PropertyConstraintViolation, why);
+    let event = SwapEvent::parse(&message.event_type)
+        .ok_or_else(|| refused(format!("eventType {} is not a swap event", message.event_type)))?;
+    let batteries: Vec<Battery> = message
+        .battery_data
+        .iter()
+        .map(|b| Battery {
+            slot: b.evse_id,
+            serial: b.serial_number.clone(),
+            soc: b.soc,
+            soh: b.soh,
+        })
+        .collect();
+    let swap = swap::record_event(
+        &central.db,
+        station_id,
+        message.request_id,
+        &message.id_token.id_token,
+        event,
+        &batteries,
+    )
+    .await
+    .map_err(|refusal| match refusal {
+        SwapRefusal::NotASwapStation => refused("this station is not registered as a battery-swap station".into()),
+        SwapRefusal::NoSuchSlot(slot, slots) => {
+            refused(format!("batteryData.evseId {slot}: the station's slots are 1–{slots}"))
+        }
+        SwapRefusal::UnknownRequest(request) => {
+            refused(format!("requestId {request}: no BatteryIn was reported for it"))
+        }
+        SwapRefusal::Store(error) => storage_failure(id, station_id, &error),
+    })?;
+    for b in &batteries {
+        let soc = (event == SwapEvent::BatteryIn).then_some(b.soc);
+        if event != SwapEvent::BatteryOutTimeout {
+            central.index_pack(station_id, b.slot, soc);
+        }
+    }
+    tracing::info!(station = %station_id, swap = swap.id, status = %swap.status, fee_fen = swap.fee_fen, "battery swap");
+    Ok(json!({}))
 }

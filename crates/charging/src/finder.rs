@@ -1,7 +1,8 @@
 //! The driver's finder: connectors on a grid of cells, so a query looks only at the
-//! cells its circle touches; status changes update the index in place. Pure.
+//! cells its circle touches; status changes update the index in place. Swap stations
+//! with their packs beside them. Pure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One connector where a driver may charge.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +158,120 @@ impl Index {
     }
 }
 
+/// A battery-swap station and the state of charge of the pack in each occupied slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwapPoint {
+    pub station_id: String,
+    pub operator_id: String,
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub slots: u32,
+    pub vehicle_models: Vec<String>,
+    /// slot → state of charge (%).
+    pub packs: BTreeMap<u32, f64>,
+    /// Connected (or not yet known to be away): an offline station swaps nothing.
+    pub online: bool,
+}
+
+impl SwapPoint {
+    /// Packs charged to at least `min_soc` %.
+    pub fn ready(&self, min_soc: f64) -> usize {
+        self.packs.values().filter(|soc| **soc >= min_soc).count()
+    }
+}
+
+/// What a driver asks of a swap station besides the place.
+#[derive(Debug, Clone, Default)]
+pub struct SwapFilter {
+    pub vehicle_model: Option<String>,
+    pub operator: Option<String>,
+    /// A pack counts as ready from this state of charge (%).
+    pub min_soc: f64,
+    /// Only online stations with a ready pack.
+    pub ready_only: bool,
+}
+
+impl SwapFilter {
+    pub fn accepts(&self, point: &SwapPoint) -> bool {
+        self.vehicle_model
+            .as_deref()
+            .is_none_or(|m| point.vehicle_models.iter().any(|v| v.eq_ignore_ascii_case(m)))
+            && self.operator.as_deref().is_none_or(|o| point.operator_id == o)
+            && (!self.ready_only || (point.online && point.ready(self.min_soc) > 0))
+    }
+}
+
+/// Swap stations, live. They number in the hundreds per province (not the hundreds of
+/// thousands of connectors), so a scan of all of them is the index: a query costs
+/// microseconds (see docs/performance.md) and every pack event updates it in place.
+#[derive(Debug, Default)]
+pub struct SwapIndex {
+    stations: HashMap<String, SwapPoint>,
+}
+
+impl SwapIndex {
+    pub fn new(points: Vec<SwapPoint>) -> Self {
+        SwapIndex {
+            stations: points.into_iter().map(|p| (p.station_id.clone(), p)).collect(),
+        }
+    }
+
+    /// Adds a station or replaces what was known of it (keeping whether it is online).
+    pub fn insert(&mut self, mut point: SwapPoint) {
+        if let Some(old) = self.stations.get(&point.station_id) {
+            point.online = old.online;
+        }
+        self.stations.insert(point.station_id.clone(), point);
+    }
+
+    pub fn remove(&mut self, station_id: &str) {
+        self.stations.remove(station_id);
+    }
+
+    /// A slot's pack changed (`None`: the slot is empty now).
+    pub fn set_pack(&mut self, station_id: &str, slot: u32, soc: Option<f64>) {
+        if let Some(point) = self.stations.get_mut(station_id) {
+            match soc {
+                Some(soc) => point.packs.insert(slot, soc),
+                None => point.packs.remove(&slot),
+            };
+        }
+    }
+
+    pub fn set_online(&mut self, station_id: &str, online: bool) {
+        if let Some(point) = self.stations.get_mut(station_id) {
+            point.online = online;
+        }
+    }
+
+    pub fn get(&self, station_id: &str) -> Option<&SwapPoint> {
+        self.stations.get(station_id)
+    }
+
+    /// The nearest matching swap stations within `radius_km`, nearest first (ties by id).
+    pub fn nearby(
+        &self,
+        lon: f64,
+        lat: f64,
+        radius_km: f64,
+        filter: &SwapFilter,
+        limit: usize,
+    ) -> Vec<(f64, &SwapPoint)> {
+        let radius = radius_km.clamp(0.0, MAX_RADIUS_KM);
+        let mut found: Vec<(f64, &SwapPoint)> = self
+            .stations
+            .values()
+            .filter(|p| filter.accepts(p))
+            .map(|p| (distance_km(lon, lat, p.lon, p.lat), p))
+            .filter(|(d, _)| *d <= radius)
+            .collect();
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.station_id.cmp(&b.1.station_id)));
+        found.truncate(limit);
+        found
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +365,47 @@ mod tests {
         let d = distance_km(121.4737, 31.2304, 117.3132, 31.8787);
         assert!((390.0..410.0).contains(&d), "{d}");
         assert_eq!(distance_km(120.0, 30.0, 120.0, 30.0), 0.0);
+    }
+
+    #[test]
+    fn swap_stations_with_ready_packs_for_the_model() {
+        let point = |id: &str, lon: f64, models: &[&str], packs: &[(u32, f64)]| SwapPoint {
+            station_id: id.into(),
+            operator_id: "op".into(),
+            name: id.into(),
+            lon,
+            lat: 31.2,
+            slots: 13,
+            vehicle_models: models.iter().map(|m| m.to_string()).collect(),
+            packs: packs.iter().copied().collect(),
+            online: true,
+        };
+        let mut index = SwapIndex::new(vec![
+            point("near", 121.40, &["NIO ET5"], &[(1, 40.0)]),
+            point("mid", 121.45, &["NIO ET5", "NIO ES6"], &[(1, 95.0), (2, 92.0)]),
+            point("far", 121.50, &["NIO ES6"], &[(1, 99.0)]),
+        ]);
+        let ready = |index: &SwapIndex, model: &str| -> Vec<String> {
+            let filter = SwapFilter {
+                vehicle_model: Some(model.into()),
+                min_soc: 90.0,
+                ready_only: true,
+                ..SwapFilter::default()
+            };
+            index
+                .nearby(121.39, 31.2, 20.0, &filter, 10)
+                .into_iter()
+                .map(|(_, p)| p.station_id.clone())
+                .collect()
+        };
+        assert_eq!(ready(&index, "nio et5"), ["mid"]);
+        assert_eq!(ready(&index, "NIO ES6"), ["mid", "far"]);
+        index.set_pack("near", 1, Some(96.0));
+        assert_eq!(ready(&index, "NIO ET5"), ["near", "mid"]);
+        index.set_pack("mid", 1, None);
+        index.set_pack("mid", 2, Some(50.0));
+        index.set_online("near", false);
+        assert!(ready(&index, "NIO ET5").is_empty());
+        assert_eq!(index.get("mid").map(|p| p.ready(0.0)), Some(1));
     }
 }

@@ -18,8 +18,8 @@ use yrd_web::{ApiError, ApiResult, ApiRoutes, Auth, Doc, Json, Query};
 pub fn routes(central: Arc<Central>) -> ApiRoutes {
     let finder = central.clone();
     let saver = central.clone();
-    let commander = central;
-    ApiRoutes::new()
+    let commander = central.clone();
+    let routes = ApiRoutes::new()
         .get(
             "/nearby",
             Doc::new("The nearest matching connectors, nearest first, from the live index")
@@ -96,11 +96,12 @@ pub fn routes(central: Arc<Central>) -> ApiRoutes {
                 .body::<PartnerInput>()
                 .created::<PartnerToken>(),
             register_partner,
-        )
+        );
+    crate::swap_http::add(routes, central)
 }
 
 /// The operator the caller acts for; `None` for a reader of the whole network.
-async fn operator_scope(auth: &Auth) -> ApiResult<Option<String>> {
+pub(crate) async fn operator_scope(auth: &Auth) -> ApiResult<Option<String>> {
     let user = auth.require_user()?;
     if let Some(operator) = store::operator_of(auth.db(), &user.login).await? {
         return Ok(Some(operator));
@@ -109,7 +110,7 @@ async fn operator_scope(auth: &Auth) -> ApiResult<Option<String>> {
     Ok(None)
 }
 
-async fn own_operator(auth: &Auth) -> ApiResult<String> {
+pub(crate) async fn own_operator(auth: &Auth) -> ApiResult<String> {
     let user = auth.require_user()?;
     store::operator_of(auth.db(), &user.login)
         .await?
@@ -236,6 +237,7 @@ async fn put_station(auth: Auth, id: String, input: StationInput, central: &Cent
     let operator = own_operator(&auth).await?;
     store::save_station(auth.db(), &auth.actor(), &operator, &id, &input).await?;
     central.index_station(&id).await?;
+    central.index_swap_station(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,7 +266,8 @@ pub struct CommandInput {
     /// OCPP 1.6: RemoteStartTransaction, RemoteStopTransaction, Reset, UnlockConnector,
     /// ChangeAvailability, ChangeConfiguration, GetConfiguration or ClearCache.
     /// OCPP 2.0.1: RequestStartTransaction, RequestStopTransaction, Reset,
-    /// UnlockConnector, ChangeAvailability, GetVariables or SetVariables.
+    /// UnlockConnector, ChangeAvailability, GetVariables or SetVariables; OCPP 2.1 adds
+    /// RequestBatterySwap. The payload is checked against the official schema first.
     pub action: String,
     /// The request payload. For RemoteStopTransaction `{"connectorId": n}`, and for
     /// RequestStopTransaction `{"evseId": n}`, may stand for the active session's id.

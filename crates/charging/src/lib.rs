@@ -1,7 +1,8 @@
-//! NEV charging: the network model of operators, stations, connectors, tariffs and
-//! tokens; an OCPP 1.6 central system over WebSocket with remote commands; sessions
-//! priced into charge detail records; the driver's finder on a live spatial index;
-//! network statistics.
+//! NEV charging and battery swapping: the network model of operators, stations,
+//! connectors, swap stations and their packs, tariffs and tokens; an OCPP 1.6, 2.0.1
+//! and 2.1 central system over WebSocket with remote commands, every message checked
+//! against the official schemas; sessions priced into charge detail records, swaps
+//! priced per swap; the driver's finder on a live index; network statistics.
 
 pub mod central;
 mod central201;
@@ -16,6 +17,8 @@ pub mod pricing;
 pub mod protocol;
 pub mod schema;
 pub mod store;
+pub mod swap;
+mod swap_http;
 
 pub use store::MODULE;
 
@@ -80,6 +83,12 @@ impl Module for ChargingModule {
                     name: "tariff_bands_and_durations",
                     sqlite: include_str!("../migrations/0003_tariff_bands.sqlite.sql"),
                     postgres: include_str!("../migrations/0003_tariff_bands.postgres.sql"),
+                },
+                Migration {
+                    version: 4,
+                    name: "battery_swap",
+                    sqlite: include_str!("../migrations/0004_swap.sqlite.sql"),
+                    postgres: include_str!("../migrations/0004_swap.postgres.sql"),
                 },
             ],
         }

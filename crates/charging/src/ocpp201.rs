@@ -105,7 +105,38 @@ pub struct UnitOfMeasure {
     pub multiplier: Option<i32>,
 }
 
+/// OCPP 2.1: a pack went into or out of a slot of a swap station.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatterySwap {
+    pub event_type: String,
+    pub request_id: i64,
+    pub id_token: IdToken,
+    pub battery_data: Vec<BatteryData>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatteryData {
+    /// The slot.
+    #[serde(rename = "evseId")]
+    pub evse_id: u32,
+    #[serde(rename = "serialNumber")]
+    pub serial_number: String,
+    #[serde(rename = "soC")]
+    pub soc: f64,
+    #[serde(rename = "soH")]
+    pub soh: f64,
+}
+
 impl MeterValue {
+    /// A state-of-charge reading (%), if this value carries one.
+    pub fn soc(&self) -> Option<f64> {
+        self.sampled_value
+            .iter()
+            .find(|s| s.measurand.as_deref() == Some("SoC") && s.value.is_finite())
+            .map(|s| s.value.clamp(0.0, 100.0))
+    }
+
     /// The imported energy register in Wh, if this value carries it.
     pub fn energy_wh(&self) -> Option<i64> {
         self.sampled_value.iter().find_map(|s| {

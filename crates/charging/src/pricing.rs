@@ -14,8 +14,8 @@ pub struct Band {
     pub energy_fen_per_kwh: i64,
 }
 
-/// An operator's tariff. Prices per kWh and per minute, in fen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// An operator's tariff. Prices per kWh and per minute, in fen; the default charges nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tariff {
     /// Electricity, fen per kWh, when there are no bands.
@@ -30,6 +30,9 @@ pub struct Tariff {
     pub idle_fen_per_minute: i64,
     /// Idle minutes that are free.
     pub idle_grace_minutes: i64,
+    /// Battery-swap service fee (换电服务费), fen per completed swap.
+    #[serde(default)]
+    pub swap_fen: i64,
 }
 
 impl Tariff {
@@ -43,6 +46,9 @@ impl Tariff {
         }
         if !price.contains(&self.idle_fen_per_minute) {
             return Some(("idle_fen_per_minute", "0 to 1,000 yuan per minute, in fen"));
+        }
+        if !price.contains(&self.swap_fen) {
+            return Some(("swap_fen", "0 to 1,000 yuan per swap, in fen"));
         }
         if !(0..=1440).contains(&self.idle_grace_minutes) {
             return Some(("idle_grace_minutes", "0 to 1,440 minutes"));
@@ -158,6 +164,7 @@ mod tests {
         service_fen_per_kwh: 60,
         idle_fen_per_minute: 50,
         idle_grace_minutes: 15,
+        swap_fen: 0,
     };
 
     #[test]

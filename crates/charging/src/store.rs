@@ -13,7 +13,7 @@ pub use yrd_web::{ServiceError, invalid};
 
 pub const MODULE: &str = "charging";
 
-async fn audit(
+pub(crate) async fn audit(
     tx: &mut Tx,
     actor: &str,
     action: &str,
@@ -145,6 +145,8 @@ pub struct Station {
     pub booted_at: Option<String>,
     pub last_seen: Option<String>,
     pub connectors: Vec<ConnectorState>,
+    /// Present for a battery-swap station.
+    pub swap: Option<crate::swap::SwapSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -168,7 +170,12 @@ pub struct StationInput {
     pub address: String,
     pub public: bool,
     pub key: String,
+    /// Charging connectors; a swap station may have none.
+    #[serde(default)]
     pub connectors: Vec<ConnectorSpec>,
+    /// Makes it a battery-swap station (OCPP 2.1): its slots and vehicle models.
+    #[serde(default)]
+    pub swap: Option<crate::swap::SwapSpec>,
 }
 
 pub fn key_hash(key: &str) -> String {
@@ -197,8 +204,11 @@ pub async fn save_station(
     if !(16..=40).contains(&input.key.len()) || !input.key.is_ascii() {
         return Err(invalid("key", "16–40 ASCII characters (OCPP security profile 1)"));
     }
-    if input.connectors.is_empty() || input.connectors.len() > 64 {
-        return Err(invalid("connectors", "1–64 connectors"));
+    if let Some((field, message)) = input.swap.as_ref().and_then(crate::swap::SwapSpec::problem) {
+        return Err(invalid(field, message));
+    }
+    if input.connectors.len() > 64 || (input.connectors.is_empty() && input.swap.is_none()) {
+        return Err(invalid("connectors", "1–64 connectors (none only for a swap station)"));
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, c) in input.connectors.iter().enumerate() {
@@ -279,21 +289,23 @@ pub async fn save_station(
                 .await?;
         }
     }
+    crate::swap::save_spec(&mut tx, id, input.swap.as_ref()).await?;
     audit(
         &mut tx,
         actor,
         "station.save",
         id.into(),
         Some(input.jurisdiction),
-        json!({"operator": operator_id, "name": input.name.trim(), "connectors": input.connectors.len()}),
+        json!({"operator": operator_id, "name": input.name.trim(), "connectors": input.connectors.len(), "swap": input.swap}),
     )
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-const STATION_COLUMNS: &str =
-    "id, operator_id, name, jurisdiction, lon, lat, address, public, vendor, model, booted_at, last_seen";
+/// A station's columns, with its swap details where it has them.
+const STATION_SELECT: &str = "SELECT s.id, s.operator_id, s.name, s.jurisdiction, s.lon, s.lat, s.address, s.public, s.vendor, s.model, s.booted_at, s.last_seen, \
+     w.slots, w.vehicle_models FROM ch_stations s LEFT JOIN ch_swap_stations w ON w.station_id = s.id";
 
 fn station_from_row(row: &AnyRow) -> Result<Station, sqlx::Error> {
     Ok(Station {
@@ -310,11 +322,12 @@ fn station_from_row(row: &AnyRow) -> Result<Station, sqlx::Error> {
         booted_at: row.try_get("booted_at")?,
         last_seen: row.try_get("last_seen")?,
         connectors: Vec::new(),
+        swap: crate::swap::spec_from_columns(row.try_get("slots")?, row.try_get("vehicle_models")?),
     })
 }
 
 pub async fn station(db: &Db, id: &str) -> Result<Option<Station>, ServiceError> {
-    let row = sqlx::query(&format!("SELECT {STATION_COLUMNS} FROM ch_stations WHERE id = $1"))
+    let row = sqlx::query(&format!("{STATION_SELECT} WHERE s.id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
@@ -354,7 +367,7 @@ fn connector_from_row(r: &AnyRow) -> Result<(String, ConnectorState), sqlx::Erro
 /// An operator's stations (all stations for `None`), with connectors.
 pub async fn stations(db: &Db, operator: Option<&str>, limit: i64) -> Result<Vec<Station>, ServiceError> {
     let rows = sqlx::query(&format!(
-        "SELECT {STATION_COLUMNS} FROM ch_stations WHERE ($1 IS NULL OR operator_id = $1) ORDER BY jurisdiction, id LIMIT $2"
+        "{STATION_SELECT} WHERE ($1 IS NULL OR s.operator_id = $1) ORDER BY s.jurisdiction, s.id LIMIT $2"
     ))
     .bind(operator)
     .bind(limit)
@@ -567,7 +580,7 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
         .execute(tx.conn())
         .await?;
     sqlx::query(
-        "INSERT INTO ch_tariffs (operator_id, energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, updated_at, bands) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO ch_tariffs (operator_id, energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, updated_at, bands, swap_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(operator_id)
     .bind(tariff.energy_fen_per_kwh)
@@ -576,6 +589,7 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
     .bind(tariff.idle_grace_minutes)
     .bind(now_db())
     .bind(serde_json::to_string(&tariff.bands).unwrap_or_else(|_| "[]".into()))
+    .bind(tariff.swap_fen)
     .execute(tx.conn())
     .await?;
     audit(&mut tx, actor, "tariff.save", operator_id.into(), None, json!(tariff)).await?;
@@ -583,7 +597,8 @@ pub async fn save_tariff(db: &Db, actor: &str, operator_id: &str, tariff: &Tarif
     Ok(())
 }
 
-const TARIFF_COLUMNS: &str = "energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, bands";
+const TARIFF_COLUMNS: &str =
+    "energy_fen_per_kwh, service_fen_per_kwh, idle_fen_per_minute, idle_grace_minutes, bands, swap_fen";
 
 fn tariff_from_row(r: &AnyRow) -> Tariff {
     let bands: Option<String> = r.get(4);
@@ -593,6 +608,7 @@ fn tariff_from_row(r: &AnyRow) -> Tariff {
         service_fen_per_kwh: r.get(1),
         idle_fen_per_minute: r.get(2),
         idle_grace_minutes: r.get(3),
+        swap_fen: r.get(5),
     }
 }
 
@@ -707,16 +723,7 @@ pub async fn stop_session(
     .fetch_optional(tx.conn())
     .await?;
     // An operator without a tariff charges nothing rather than a price it never set.
-    let tariff = tariff_row.as_ref().map_or(
-        Tariff {
-            energy_fen_per_kwh: 0,
-            bands: Vec::new(),
-            service_fen_per_kwh: 0,
-            idle_fen_per_minute: 0,
-            idle_grace_minutes: 0,
-        },
-        tariff_from_row,
-    );
+    let tariff = tariff_row.as_ref().map_or_else(Tariff::default, tariff_from_row);
     let window = from_db(&started_at).zip(from_db(&now));
     let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds, window);
     sqlx::query("UPDATE ch_sessions SET status = 'completed', meter_stop = $2, meter_last = $2, stopped_at = $3, stop_reason = $4, idle_since = NULL, idle_seconds = $5 WHERE id = $1")
@@ -853,6 +860,11 @@ pub struct CityStat {
     pub sessions_per_day: f64,
     /// Share of the last 7 days the city's connectors spent in sessions (0–1).
     pub utilisation: f64,
+    pub swap_stations: i64,
+    /// Packs in the swap stations' slots.
+    pub packs: i64,
+    /// Battery swaps completed in the last 7 days, per day.
+    pub swaps_per_day: f64,
 }
 
 /// The window of the per-day figures.
@@ -881,7 +893,8 @@ pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
     .await?;
     let recent: std::collections::HashMap<String, (i64, i64)> =
         recent.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
-    Ok(rows
+    let mut swaps = crate::swap::city_figures(db, &since).await?;
+    let mut cities: Vec<CityStat> = rows
         .iter()
         .map(|r| {
             let place: String = r.get(0);
@@ -899,7 +912,36 @@ pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
                 charging: r.get(4),
                 energy_wh,
                 sessions,
+                swap_stations: 0,
+                packs: 0,
+                swaps_per_day: 0.0,
             }
         })
-        .collect())
+        .collect();
+    for city in &mut cities {
+        if let Some((stations, packs, week_swaps)) = swaps.remove(&city.jurisdiction) {
+            city.swap_stations = stations;
+            city.packs = packs;
+            city.swaps_per_day = week_swaps as f64 / STATS_DAYS as f64;
+        }
+    }
+    // Cities with swap stations but no chargers.
+    for (jurisdiction, (stations, packs, week_swaps)) in swaps {
+        cities.push(CityStat {
+            jurisdiction,
+            stations: 0,
+            connectors: 0,
+            available: 0,
+            charging: 0,
+            energy_wh: 0,
+            sessions: 0,
+            sessions_per_day: 0.0,
+            utilisation: 0.0,
+            swap_stations: stations,
+            packs,
+            swaps_per_day: week_swaps as f64 / STATS_DAYS as f64,
+        });
+    }
+    cities.sort_by(|a, b| a.jurisdiction.cmp(&b.jurisdiction));
+    Ok(cities)
 }

@@ -1,6 +1,7 @@
 //! The charging network over HTTP and its storage, on SQLite and (with
-//! `YRD_TEST_POSTGRES_URL`) PostgreSQL. The OCPP protocol itself is driven by the
-//! Python `ocpp` package in `scripts/interop/ocpp16_walk.py` (CI).
+//! `YRD_TEST_POSTGRES_URL`) PostgreSQL; stations over real WebSockets for the schema
+//! checks and OCPP 2.1 battery swaps. The Python `ocpp` package drives 1.6, 2.0.1 and
+//! 2.1 stations in `scripts/interop/ocpp*_walk.py` (CI).
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -442,6 +443,396 @@ async fn demo_loads_once_and_pages_render() {
             assert_eq!(page.status(), StatusCode::OK);
             assert!(page.text().await.unwrap().contains(text));
         }
+        app.finish().await;
+    }
+}
+
+/// A station speaking OCPP-J over a real WebSocket, one call at a time.
+struct Station {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+}
+
+impl Station {
+    async fn connect(app: &TestApp, id: &str, key: &str, subprotocol: &str) -> (Station, String) {
+        use base64::Engine;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("{}/ocpp/{id}", app.base.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{key}"));
+        request
+            .headers_mut()
+            .insert("authorization", format!("Basic {credentials}").parse().unwrap());
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", subprotocol.parse().unwrap());
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("handshake");
+        let chosen = response.headers()["sec-websocket-protocol"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (Station { socket, next_id: 0 }, chosen)
+    }
+
+    async fn send(&mut self, text: String) -> serde_json::Value {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+        loop {
+            match self.socket.next().await.expect("an answer").unwrap() {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn call(&mut self, action: &str, payload: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        self.send(json!([2, self.next_id.to_string(), action, payload]).to_string())
+            .await
+    }
+}
+
+fn battery_swap(event: &str, request: i64, slot: u32, serial: &str, soc: f64) -> serde_json::Value {
+    json!({"eventType": event, "requestId": request, "idToken": {"idToken": "CARD-1", "type": "ISO14443"},
+           "batteryData": [{"evseId": slot, "serialNumber": serial, "soC": soc, "soH": 95.0}]})
+}
+
+#[tokio::test]
+async fn swap_stations_move_packs_over_ocpp_21_and_price_swaps() {
+    for backend in backends() {
+        let modules: Vec<Arc<dyn Module>> = vec![Arc::new(ChargingModule::new())];
+        let app = TestApp::start(backend, modules).await;
+        let admin = app
+            .user_with_token("charging.admin", false, &[("charging", Admin, "")])
+            .await;
+        let alpha = app.user_with_token("alpha.ops", false, &[]).await;
+        let beta = app.user_with_token("beta.ops", false, &[]).await;
+        for (id, login) in [("alpha", "alpha.ops"), ("beta", "beta.ops")] {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/charging/operators/{id}"),
+                Some(&admin),
+                Some(&json!({"name": id})),
+            )
+            .await;
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/charging/operators/{id}/staff/{login}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        }
+        let tariff = json!({"energy_fen_per_kwh": 80, "service_fen_per_kwh": 0, "idle_fen_per_minute": 0, "idle_grace_minutes": 0, "swap_fen": 3000});
+        assert_eq!(
+            app.call(Method::PUT, "/api/v1/charging/tariff", Some(&alpha), Some(&tariff))
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        let mut swap_station = station("swap-station-key-0001", 121.47);
+        swap_station["connectors"] = json!([]);
+        // Bad swap details name the field and write nothing.
+        for (swap, path) in [
+            (json!({"slots": 0, "vehicle_models": ["NIO ET5"]}), "swap.slots"),
+            (json!({"slots": 13, "vehicle_models": []}), "swap.vehicle_models"),
+            (serde_json::Value::Null, "connectors"),
+        ] {
+            swap_station["swap"] = swap;
+            let refused = app
+                .call(
+                    Method::PUT,
+                    "/api/v1/charging/stations/SW-1",
+                    Some(&alpha),
+                    Some(&swap_station),
+                )
+                .await;
+            assert_eq!(
+                (refused.status, refused.error_paths()),
+                (StatusCode::UNPROCESSABLE_ENTITY, vec![path.to_string()])
+            );
+        }
+        assert_eq!(app.count("ch_swap_stations").await, 0);
+        swap_station["swap"] = json!({"slots": 3, "vehicle_models": ["NIO ET5", "NIO ES6"]});
+        assert_eq!(
+            app.call(
+                Method::PUT,
+                "/api/v1/charging/stations/SW-1",
+                Some(&alpha),
+                Some(&swap_station)
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        // Stocking: slots within the station, one pack a slot, only the operator's own.
+        let stock = |slot: u32, soc: f64| json!({"slot": slot, "soc": soc, "soh": 97.0, "cycles": 12});
+        for (serial, body, token, status) in [
+            ("PK-1", stock(1, 100.0), &alpha, StatusCode::NO_CONTENT),
+            ("PK-2", stock(2, 60.0), &alpha, StatusCode::NO_CONTENT),
+            ("PK-3", stock(4, 90.0), &alpha, StatusCode::UNPROCESSABLE_ENTITY),
+            ("PK-3", stock(1, 90.0), &alpha, StatusCode::CONFLICT),
+            ("PK-3", stock(3, 101.0), &alpha, StatusCode::UNPROCESSABLE_ENTITY),
+            ("PK-3", stock(3, 90.0), &beta, StatusCode::NOT_FOUND),
+        ] {
+            let reply = app
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/charging/stations/SW-1/packs/{serial}"),
+                    Some(token),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(reply.status, status, "{serial} {body}: {}", reply.text);
+        }
+        assert_eq!(
+            app.get("/api/v1/charging/stations/SW-1/packs", Some(&beta))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let nearby = "/api/v1/charging/swap-stations/nearby?lon=121.47&lat=31.23&vehicle_model=nio%20et5&ready=true";
+        let found = app.get(nearby, None).await;
+        assert_eq!(found.body[0]["packs_ready"], 1, "{}", found.text);
+        assert!(
+            app.get(&nearby.replace("et5", "ec7"), None)
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+
+        // The station speaks OCPP 2.1, the newest it offers.
+        let (mut ws, chosen) = Station::connect(&app, "SW-1", "swap-station-key-0001", "ocpp2.0.1, ocpp2.1").await;
+        assert_eq!(chosen, "ocpp2.1");
+        let boot = ws
+            .call(
+                "BootNotification",
+                json!({"chargingStation": {"model": "PSS", "vendorName": "Test"}, "reason": "PowerUp"}),
+            )
+            .await;
+        assert_eq!(boot[2]["status"], "Accepted");
+        let status =
+            json!({"timestamp": "2026-12-02T09:00:00Z", "connectorStatus": "Available", "evseId": 3, "connectorId": 1});
+        assert_eq!(ws.call("StatusNotification", status).await[0], 3);
+        // The vehicle's pack goes into the free slot 3, the full PK-1 comes out.
+        assert_eq!(
+            ws.call("BatterySwap", battery_swap("BatteryIn", 7, 3, "VEH-1", 22.0))
+                .await[0],
+            3
+        );
+        assert_eq!(
+            ws.call("BatterySwap", battery_swap("BatteryIn", 7, 3, "VEH-1", 22.0))
+                .await[0],
+            3,
+            "repeated"
+        );
+        assert_eq!(
+            ws.call("BatterySwap", battery_swap("BatteryOut", 7, 1, "PK-1", 100.0))
+                .await[0],
+            3
+        );
+        let swaps = app.get("/api/v1/charging/swaps", Some(&alpha)).await;
+        assert_eq!(swaps.body.as_array().unwrap().len(), 1, "{}", swaps.text);
+        let swap = &swaps.body[0];
+        assert_eq!(
+            (&swap["status"], &swap["pack_in"], &swap["pack_out"], &swap["fee_fen"]),
+            (&json!("completed"), &json!("VEH-1"), &json!("PK-1"), &json!(3000))
+        );
+        assert!(
+            app.get("/api/v1/charging/swaps", Some(&beta))
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let csv = app.get("/api/v1/charging/swaps?format=csv", Some(&alpha)).await;
+        assert!(
+            csv.text
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("VEH-1,22,PK-1,100,completed,3000")),
+            "{}",
+            csv.text
+        );
+        // Nothing was ready after PK-1 left; the new pack charges in slot 3 and is.
+        assert!(app.get(nearby, None).await.body.as_array().unwrap().is_empty());
+        let soc = json!({"evseId": 3, "meterValue": [{"timestamp": "2026-12-02T09:40:00Z", "sampledValue": [{"value": 95.5, "measurand": "SoC"}]}]});
+        assert_eq!(ws.call("MeterValues", soc).await[0], 3);
+        assert_eq!(app.get(nearby, None).await.body[0]["packs_ready"], 1);
+        let packs = app.get("/api/v1/charging/stations/SW-1/packs", Some(&alpha)).await;
+        let slots: Vec<(serde_json::Value, serde_json::Value)> = packs
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["slot"].clone(), p["serial"].clone()))
+            .collect();
+        assert_eq!(slots, [(json!(2), json!("PK-2")), (json!(3), json!("VEH-1"))]);
+        // A timed-out swap costs nothing and moves no pack out.
+        assert_eq!(
+            ws.call("BatterySwap", battery_swap("BatteryIn", 8, 1, "VEH-2", 30.0))
+                .await[0],
+            3
+        );
+        assert_eq!(
+            ws.call("BatterySwap", battery_swap("BatteryOutTimeout", 8, 2, "PK-2", 60.0))
+                .await[0],
+            3
+        );
+        let swaps = app.get("/api/v1/charging/swaps", Some(&alpha)).await;
+        assert_eq!(
+            (&swaps.body[0]["status"], &swaps.body[0]["fee_fen"]),
+            (&json!("timed_out"), &json!(0))
+        );
+        // What breaks the schema or names what the station does not have is refused,
+        // with 2.x's codes, and the connection stays.
+        for (payload, code) in [
+            (
+                battery_swap("BatteryIn", 9, 1, "X", 101.0),
+                "PropertyConstraintViolation",
+            ),
+            (
+                battery_swap("BatteryIn", 9, 4, "X", 50.0),
+                "PropertyConstraintViolation",
+            ),
+            (
+                battery_swap("BatteryOut", 99, 1, "X", 50.0),
+                "PropertyConstraintViolation",
+            ),
+            (
+                json!({"eventType": "BatteryIn", "requestId": 9}),
+                "OccurrenceConstraintViolation",
+            ),
+            (
+                json!({"eventType": "BatteryIn", "requestId": "9", "idToken": {"idToken": "C", "type": "ISO14443"}, "batteryData": [{"evseId": 1, "serialNumber": "X", "soC": 1, "soH": 1}]}),
+                "TypeConstraintViolation",
+            ),
+        ] {
+            let refused = ws.call("BatterySwap", payload.clone()).await;
+            assert_eq!(
+                (refused[0].clone(), refused[2].clone()),
+                (json!(4), json!(code)),
+                "{payload}"
+            );
+        }
+        assert_eq!(ws.call("Heartbeat", json!({})).await[0], 3);
+        // A command payload outside the 2.1 schema is refused before it is sent.
+        let bad = app
+            .call(
+                Method::POST,
+                "/api/v1/charging/stations/SW-1/commands",
+                Some(&alpha),
+                Some(
+                    &json!({"action": "RequestBatterySwap", "payload": {"requestId": 1, "idToken": {"idToken": "C"}}}),
+                ),
+            )
+            .await;
+        assert_eq!(
+            (bad.status, bad.error_paths()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec!["payload.idToken.type".to_string()]
+            )
+        );
+        let stats = app.get("/api/v1/charging/stats", None).await;
+        let shanghai = stats
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["jurisdiction"] == "310100")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&shanghai["swap_stations"], &shanghai["packs"]),
+            (&json!(1), &json!(3)),
+            "{shanghai}"
+        );
+        assert!(shanghai["swaps_per_day"].as_f64().unwrap() > 0.0);
+        assert_eq!(app.audit_entries("swap.event").await.len(), 5);
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ocpp_16_payloads_are_checked_against_the_official_schema() {
+    for backend in backends() {
+        let modules: Vec<Arc<dyn Module>> = vec![Arc::new(ChargingModule::new())];
+        let app = TestApp::start(backend, modules).await;
+        let admin = app
+            .user_with_token("charging.admin", false, &[("charging", Admin, "")])
+            .await;
+        let alpha = app.user_with_token("alpha.ops", false, &[]).await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/operators/alpha",
+            Some(&admin),
+            Some(&json!({"name": "a"})),
+        )
+        .await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/operators/alpha/staff/alpha.ops",
+            Some(&admin),
+            None,
+        )
+        .await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/stations/CS-1",
+            Some(&alpha),
+            Some(&station("station-key-00000001", 121.4)),
+        )
+        .await;
+        let (mut ws, chosen) = Station::connect(&app, "CS-1", "station-key-00000001", "ocpp1.6").await;
+        assert_eq!(chosen, "ocpp1.6");
+        let boot = json!({"chargePointVendor": "V", "chargePointModel": "M"});
+        assert_eq!(ws.call("BootNotification", boot).await[2]["status"], "Accepted");
+        for (action, payload, code, description) in [
+            (
+                "Authorize",
+                json!({"idTag": "x".repeat(21)}),
+                "TypeConstraintViolation",
+                "idTag: at most 20 characters",
+            ),
+            (
+                "Heartbeat",
+                json!({"x": 1}),
+                "FormationViolation",
+                "x: is not a field of this message",
+            ),
+            (
+                "StartTransaction",
+                json!({"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "soon"}),
+                "TypeConstraintViolation",
+                "timestamp: must be a date and time (RFC 3339, e.g. 2026-11-28T10:00:00Z)",
+            ),
+            (
+                "MeterValues",
+                json!({"connectorId": 1, "meterValue": []}),
+                "OccurenceConstraintViolation",
+                "meterValue: needs at least 1 item(s)",
+            ),
+            (
+                "BatterySwap",
+                json!({}),
+                "NotImplemented",
+                "action 'BatterySwap' is not implemented",
+            ),
+        ] {
+            let refused = ws.call(action, payload).await;
+            assert_eq!(refused[0], 4);
+            assert_eq!(
+                (refused[2].as_str().unwrap(), refused[3].as_str().unwrap()),
+                (code, description)
+            );
+        }
+        assert_eq!(app.count("ch_sessions").await, 0);
         app.finish().await;
     }
 }
