@@ -31,6 +31,7 @@ curl -sf "$base/api/v1/insurance/funds" | grep -q '"310100-E"'
 curl -sf "$base/fhir/metadata" | grep -q '"resourceType":"CapabilityStatement"'
 curl -sf "$base/api/v1/health/hospitals" | grep -q '"h-340100"'
 curl -sf "$base/api/v1/charging/nearby?lon=121.47&lat=31.23&radius_km=10" | grep -q '"station_id"'
+curl -sf "$base/api/v1/charging/swap-stations/nearby?lon=121.47&lat=31.23&vehicle_model=NIO%20ET5" | grep -q '"packs_ready"'
 # The simulated stations connect over OCPP (serve --simulate).
 for _ in $(seq 1 40); do curl -sf "$base/charging" | grep -Eq '(this node\)|本节点）): <strong>20<' && break; sleep 0.5; done
 curl -sf "$base/charging" | grep -Eq '(this node\)|本节点）): <strong>20<'
@@ -72,6 +73,8 @@ if command -v chromium >/dev/null; then
   browse --dump-dom "$base/lang/en?back=/charging%3Fcity%3D340100" >"$out/charging-en.html"
   grep -q 'Nearest connectors' "$out/charging-en.html"
   grep -q 'CS-340100-' "$out/charging-en.html"
+  grep -q 'SW-340100-01' "$out/charging-en.html"
+  grep -q '附近的换电站' "$out/charging-zh.html"
   browse --window-size=1280,1300 --screenshot="$out/transit-loop-en.png" "$base/lang/en?back=/transit/loop" >/dev/null
   browse --window-size=1280,1200 --screenshot="$out/govservice-zh.png" "$base/lang/zh?back=/govservice" >/dev/null
   browse --window-size=1280,1000 --screenshot="$out/home-zh.png" "$base/lang/zh?back=/" >/dev/null

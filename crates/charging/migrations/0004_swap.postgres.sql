@@ -39,3 +39,8 @@ CREATE TABLE ch_swaps (
     UNIQUE (station_id, request_id)
 );
 CREATE INDEX ch_swaps_operator ON ch_swaps (operator_id, started_at);
+
+-- With several nodes: which node holds each connected station's socket, and its OCPP
+-- subprotocol, so that a command reaches it through the broker.
+ALTER TABLE ch_stations ADD COLUMN node TEXT;
+ALTER TABLE ch_stations ADD COLUMN node_subprotocol TEXT;

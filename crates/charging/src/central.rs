@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -40,6 +40,9 @@ pub trait CommandRoute: Send + Sync {
         action: &'a str,
         payload: Value,
     ) -> BoxFuture<'a, Result<Value, CommandError>>;
+
+    /// The OCPP version of a connected station, wherever it is connected.
+    fn version_of<'a>(&'a self, station_id: &'a str) -> BoxFuture<'a, Option<Version>>;
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -88,6 +91,10 @@ pub struct Central {
     generation: AtomicU64,
     message_ids: AtomicU64,
     last_written: Mutex<HashMap<String, Instant>>,
+    /// This node's name among the nodes sharing the database.
+    node: String,
+    /// With several nodes: record in the database which node holds each station.
+    record_locations: AtomicBool,
 }
 
 impl Central {
@@ -100,7 +107,18 @@ impl Central {
             generation: AtomicU64::new(1),
             message_ids: AtomicU64::new(1),
             last_written: Mutex::new(HashMap::new()),
+            node: node_name(),
+            record_locations: AtomicBool::new(false),
         })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// From now on, each connection records that this node holds the station.
+    pub fn record_locations(&self) {
+        self.record_locations.store(true, Ordering::Relaxed);
     }
 
     /// The version a connected station speaks.
@@ -350,6 +368,14 @@ impl Central {
     }
 }
 
+/// A random name for this node: 16 hex digits.
+fn node_name() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One node: the stations connected here are all there is.
 impl CommandRoute for Central {
     fn deliver<'a>(
         &'a self,
@@ -358,6 +384,10 @@ impl CommandRoute for Central {
         payload: Value,
     ) -> BoxFuture<'a, Result<Value, CommandError>> {
         Box::pin(self.command(station_id, action, payload, COMMAND_TIMEOUT))
+    }
+
+    fn version_of<'a>(&'a self, station_id: &'a str) -> BoxFuture<'a, Option<Version>> {
+        Box::pin(async move { Central::version_of(self, station_id) })
     }
 }
 
@@ -471,6 +501,12 @@ async fn connection(central: Arc<Central>, station_id: String, version: Version,
         .map(|s| s.connectors.iter().map(|c| c.connector_id).collect())
         .unwrap_or_default();
     central.index_online(&station_id, true);
+    if central.record_locations.load(Ordering::Relaxed)
+        && let Err(error) =
+            store::set_location(&central.db, &station_id, Some((&central.node, version.subprotocol()))).await
+    {
+        tracing::error!(%error, station = %station_id, "recording the station's node");
+    }
     let mut session = Session {
         version,
         booted: booted_before,
@@ -515,12 +551,19 @@ async fn connection(central: Arc<Central>, station_id: String, version: Version,
             break;
         }
     }
-    if let Ok(mut links) = central.links.lock()
-        && links.get(&station_id).map(|l| l.generation) == Some(generation)
-    {
-        links.remove(&station_id);
+    let ours = central.links.lock().is_ok_and(|mut links| {
+        let ours = links.get(&station_id).map(|l| l.generation) == Some(generation);
+        if ours {
+            links.remove(&station_id);
+        }
+        ours
+    });
+    if ours {
         central.index_status(&station_id, None, "Unavailable");
         central.index_online(&station_id, false);
+        if central.record_locations.load(Ordering::Relaxed) {
+            let _ = store::clear_location(&central.db, &station_id, &central.node).await;
+        }
     }
     tracing::info!(station = %station_id, "OCPP station disconnected");
 }

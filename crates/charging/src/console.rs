@@ -1,8 +1,9 @@
-//! The charging console: the driver's finder with network statistics, and an
-//! operator's stations with live connector status.
+//! The charging console: the driver's finder (connectors and swap stations) with
+//! network statistics, and an operator's stations with live connector status and the
+//! packs in their swap slots.
 
 use crate::central::Central;
-use crate::finder::Filter;
+use crate::finder::{Filter, SwapFilter};
 use crate::store::{self, MODULE};
 use axum::Router;
 use axum::extract::Query;
@@ -51,6 +52,7 @@ struct FinderQuery {
     radius_km: Option<f64>,
     min_kw: Option<f64>,
     available: Option<String>,
+    vehicle_model: Option<String>,
 }
 
 async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Central) -> Response {
@@ -82,6 +84,19 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let swap_filter = SwapFilter {
+        vehicle_model: query.vehicle_model.clone().filter(|m| !m.trim().is_empty()),
+        min_soc: 90.0,
+        ready_only: filter.available_only,
+        ..SwapFilter::default()
+    };
+    let swaps = match city.and_then(|c| Some((c.lon?, c.lat?))) {
+        Some((lon, lat)) => central
+            .swap_nearby(lon, lat, radius, &swap_filter, 10)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let map = city_map(&page, &around);
     let stats = store::stats(page.auth.db()).await.unwrap_or_default();
     let total: i64 = stats.iter().map(|s| s.connectors).sum();
@@ -95,6 +110,7 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             } }
             label { (page.t("charging.radius")) input name="radius_km" type="number" min="0.5" max="100" step="0.5" value=(radius); }
             label { (page.t("charging.min_kw")) input name="min_kw" type="number" min="0" max="1000" value=(query.min_kw.map(|k| k.to_string()).unwrap_or_default()); }
+            label { (page.t("charging.vehicle_model")) input name="vehicle_model" type="text" maxlength="50" placeholder="NIO ET5" value=(query.vehicle_model.clone().unwrap_or_default()); }
             label { input type="checkbox" name="available" checked[filter.available_only]; " " (page.t("charging.only_available")) }
             button type="submit" { (page.t("charging.find")) }
         }
@@ -111,14 +127,28 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
                 td { (status_badge(&page, &p.status)) }
             } }
         }))
+        h2 { (page.t("charging.swap_nearest")) }
+        (table(&[page.t("charging.distance"), page.t("charging.station"), page.t("charging.operator"), page.t("charging.packs_ready"), page.t("charging.vehicle_models"), page.t("charging.status")], html! {
+            @for (d, p) in &swaps { tr {
+                td { (format!("{d:.1} km")) }
+                td { span.mono { (p.station_id) } br; (p.name) }
+                td.mono { (p.operator_id) }
+                td { strong { (p.ready(swap_filter.min_soc)) } " / " (p.packs.len()) " / " (p.slots) }
+                td { (p.vehicle_models.join(", ")) }
+                td { @if p.online { (badge("ok", page.t("charging.online"))) } @else { (badge("warn", page.t("charging.offline"))) } }
+            } }
+        }))
+        p.legend { (page.t("charging.packs_ready_hint")) }
         h2 { (page.t("charging.by_city")) }
-        (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.per_day"), page.t("charging.utilisation"), page.t("charging.energy")], html! {
+        (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.per_day"), page.t("charging.utilisation"), page.t("charging.energy"), page.t("charging.swap_stations"), page.t("charging.packs"), page.t("charging.swaps_per_day")], html! {
             @for s in &stats { tr {
                 td { (place_name(&page, &s.jurisdiction)) }
                 td { (s.stations) } td { (s.connectors) } td { (s.available) } td { (s.charging) } td { (s.sessions) }
                 td { (format!("{:.1}", s.sessions_per_day)) }
                 td { (format!("{:.1} %", s.utilisation * 100.0)) }
                 td { (format!("{:.1} kWh", s.energy_wh as f64 / 1000.0)) }
+                td { (s.swap_stations) } td { (s.packs) }
+                td { (format!("{:.1}", s.swaps_per_day)) }
             } }
         }))
     };
@@ -136,6 +166,16 @@ async fn stations_page(page: Page) -> Response {
         _ => return page.forbidden(),
     };
     let stations = store::stations(db, operator.as_deref(), 500).await.unwrap_or_default();
+    let mut packs: std::collections::HashMap<String, Vec<crate::swap::Pack>> = std::collections::HashMap::new();
+    for pack in crate::swap::packs_in_stations(db, operator.as_deref())
+        .await
+        .unwrap_or_default()
+    {
+        packs
+            .entry(pack.station_id.clone().unwrap_or_default())
+            .or_default()
+            .push(pack);
+    }
     let body = html! {
         p.lead { (page.t("charging.stations_lead")) " " @if let Some(op) = &operator { strong.mono { (op) } } }
         (table(&[page.t("charging.station"), page.t("charging.city"), page.t("charging.last_seen"), page.t("charging.connectors")], html! {
@@ -143,7 +183,15 @@ async fn stations_page(page: Page) -> Response {
                 td { span.mono { (s.id) } br; (s.name) }
                 td { (place_name(&page, &s.jurisdiction)) }
                 td { (s.last_seen.as_deref().and_then(|t| t.get(..19)).unwrap_or("—")) }
-                td { @for c in &s.connectors { (c.connector_id) " " (c.standard) " " (c.max_kw) " kW " (status_badge(&page, &c.status)) br; } }
+                td {
+                    @for c in &s.connectors { (c.connector_id) " " (c.standard) " " (c.max_kw) " kW " (status_badge(&page, &c.status)) br; }
+                    @if let Some(swap) = &s.swap {
+                        (page.t("charging.swap_station")) " · " (swap.slots) " " (page.t("charging.slots")) " · " (swap.vehicle_models.join(", ")) br;
+                        @for p in packs.get(&s.id).into_iter().flatten() {
+                            span.mono { (p.slot.unwrap_or_default()) ": " (p.serial) } " " (format!("{:.0} %", p.soc)) " (SoH " (format!("{:.0} %", p.soh)) ")" br;
+                        }
+                    }
+                }
             } }
         }))
     };

@@ -15,10 +15,9 @@ use std::sync::Arc;
 use yrd_kernel::AccessLevel;
 use yrd_web::{ApiError, ApiResult, ApiRoutes, Auth, Doc, Json, Query};
 
-pub fn routes(central: Arc<Central>) -> ApiRoutes {
+pub fn routes(central: Arc<Central>, commands: Arc<dyn CommandRoute>) -> ApiRoutes {
     let finder = central.clone();
     let saver = central.clone();
-    let commander = central.clone();
     let routes = ApiRoutes::new()
         .get(
             "/nearby",
@@ -79,8 +78,8 @@ pub fn routes(central: Arc<Central>) -> ApiRoutes {
                 .body::<CommandInput>()
                 .response::<Value>(),
             move |auth: Auth, Path(id): Path<String>, Json(input): Json<CommandInput>| {
-                let central = commander.clone();
-                async move { command(auth, id, input, &central).await }
+                let route = commands.clone();
+                async move { command(auth, id, input, route.as_ref()).await }
             },
         )
         .get(
@@ -278,7 +277,7 @@ async fn command(
     auth: Auth,
     station_id: String,
     input: CommandInput,
-    central: &Central,
+    route: &dyn CommandRoute,
 ) -> ApiResult<axum::Json<Value>> {
     let operator = own_operator(&auth).await?;
     let not_found = || ApiError::NotFound(format!("station {station_id}"));
@@ -295,7 +294,7 @@ async fn command(
             .await;
         return Err(not_found());
     }
-    let Some(version) = central.version_of(&station_id) else {
+    let Some(version) = route.version_of(&station_id).await else {
         return Err(ApiError::Conflict(format!("station {station_id} is not connected")));
     };
     let actions = version.remote_actions();
@@ -358,7 +357,7 @@ async fn command(
     )
     .await?;
     tx.commit().await?;
-    match central.deliver(&station_id, &input.action, payload).await {
+    match route.deliver(&station_id, &input.action, payload).await {
         Ok(answer) => Ok(axum::Json(answer)),
         Err(CommandError::NotConnected(_)) => Err(ApiError::Conflict(format!("station {station_id} is not connected"))),
         Err(error @ CommandError::Timeout(..)) => Err(ApiError::Unavailable(error.to_string())),

@@ -4,12 +4,14 @@
 //! against the official schemas; sessions priced into charge detail records, swaps
 //! priced per swap; the driver's finder on a live index; network statistics.
 
+pub mod broker;
 pub mod central;
 mod central201;
 pub mod console;
 pub mod demo;
 pub mod finder;
 pub mod http;
+pub mod nats;
 pub mod ocpi;
 pub mod ocpp;
 pub mod ocpp201;
@@ -22,7 +24,7 @@ mod swap_http;
 
 pub use store::MODULE;
 
-use central::Central;
+use central::{Central, CommandRoute};
 use sqlx::Row;
 use std::sync::{Arc, OnceLock};
 use yrd_db::{Migration, Migrations};
@@ -33,11 +35,35 @@ use yrd_web::{ApiRoutes, AppContext, Module, NavEntry};
 #[derive(Default)]
 pub struct ChargingModule {
     central: OnceLock<Arc<Central>>,
+    route: OnceLock<Arc<dyn CommandRoute>>,
+    /// A NATS URL when several nodes share the database.
+    broker: Option<String>,
 }
 
 impl ChargingModule {
     pub fn new() -> Self {
         ChargingModule::default()
+    }
+
+    /// Several nodes: commands reach stations on other nodes through this NATS broker.
+    pub fn with_broker(url: impl Into<String>) -> Self {
+        ChargingModule {
+            broker: Some(url.into()),
+            ..ChargingModule::default()
+        }
+    }
+
+    /// Where remote commands go: this node's connections, or the broker route.
+    fn route(&self, ctx: &AppContext) -> Arc<dyn CommandRoute> {
+        self.route
+            .get_or_init(|| {
+                let central = self.central(ctx);
+                match &self.broker {
+                    Some(url) => broker::BrokerRoute::start(central, url),
+                    None => central,
+                }
+            })
+            .clone()
     }
 
     /// The one central system of this app (the endpoint and the API share it).
@@ -86,7 +112,7 @@ impl Module for ChargingModule {
                 },
                 Migration {
                     version: 4,
-                    name: "battery_swap",
+                    name: "battery_swap_and_node_locations",
                     sqlite: include_str!("../migrations/0004_swap.sqlite.sql"),
                     postgres: include_str!("../migrations/0004_swap.postgres.sql"),
                 },
@@ -95,7 +121,7 @@ impl Module for ChargingModule {
     }
 
     fn api(&self, ctx: &AppContext) -> ApiRoutes {
-        http::routes(self.central(ctx))
+        http::routes(self.central(ctx), self.route(ctx))
     }
 
     fn endpoints(&self, ctx: &AppContext) -> axum::Router {

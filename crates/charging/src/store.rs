@@ -443,6 +443,39 @@ async fn points_where(db: &Db, station_id: Option<&str>) -> Result<Vec<crate::fi
 }
 
 // ---------------------------------------------------------------------------------------
+// Which node holds a station's socket (with several nodes)
+
+/// Records the node (and OCPP subprotocol) a station is connected to, or clears it.
+pub async fn set_location(db: &Db, station_id: &str, node: Option<(&str, &str)>) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE ch_stations SET node = $2, node_subprotocol = $3 WHERE id = $1")
+        .bind(station_id)
+        .bind(node.map(|(n, _)| n))
+        .bind(node.map(|(_, p)| p))
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Clears the location if this node still holds it (a reconnection elsewhere wins).
+pub async fn clear_location(db: &Db, station_id: &str, node: &str) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE ch_stations SET node = NULL, node_subprotocol = NULL WHERE id = $1 AND node = $2")
+        .bind(station_id)
+        .bind(node)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The node holding a station's socket and its subprotocol.
+pub async fn location(db: &Db, station_id: &str) -> Result<Option<(String, String)>, ServiceError> {
+    let row = sqlx::query("SELECT node, node_subprotocol FROM ch_stations WHERE id = $1")
+        .bind(station_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.and_then(|r| Some((r.get::<Option<String>, _>(0)?, r.get::<Option<String>, _>(1)?))))
+}
+
+// ---------------------------------------------------------------------------------------
 // What stations report
 
 pub async fn boot(db: &Db, station_id: &str, vendor: &str, model: &str) -> Result<(), ServiceError> {

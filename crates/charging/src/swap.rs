@@ -269,6 +269,18 @@ pub async fn packs(db: &Db, station_id: &str) -> Result<Vec<Pack>, ServiceError>
     Ok(rows.iter().map(pack_from_row).collect::<Result<_, _>>()?)
 }
 
+/// The packs in the slots of an operator's stations (every operator's for `None`).
+pub async fn packs_in_stations(db: &Db, operator: Option<&str>) -> Result<Vec<Pack>, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT p.serial, p.station_id, p.slot, p.soc, p.soh, p.cycles, p.updated_at FROM ch_packs p JOIN ch_stations s ON s.id = p.station_id \
+         WHERE ($1 IS NULL OR s.operator_id = $1) ORDER BY p.station_id, p.slot",
+    )
+    .bind(operator)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(pack_from_row).collect::<Result<_, _>>()?)
+}
+
 /// One pack as a `BatterySwap` event reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Battery {

@@ -836,3 +836,114 @@ async fn ocpp_16_payloads_are_checked_against_the_official_schema() {
         app.finish().await;
     }
 }
+
+/// The broker the two-node test uses: `YRD_TEST_NATS_URL`, or a NATS server on this
+/// machine's default port (CI runs one). Without either the test says so and passes.
+async fn test_broker() -> Option<String> {
+    let explicit = std::env::var("YRD_TEST_NATS_URL").ok();
+    let url = explicit.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let reachable = tokio::net::TcpStream::connect(url.trim_start_matches("nats://"))
+        .await
+        .is_ok();
+    match (reachable, explicit) {
+        (true, _) => Some(url),
+        (false, Some(url)) => panic!("YRD_TEST_NATS_URL={url} is not reachable"),
+        (false, None) => {
+            eprintln!("no NATS server on 127.0.0.1:4222: the two-node command test is skipped");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_command_reaches_a_station_connected_to_another_node_through_nats() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use yrd_charging::central::{Central, CommandError, CommandRoute};
+    let Some(url) = test_broker().await else { return };
+    for backend in backends() {
+        // Node A serves the API and holds the station's socket; node B shares the database.
+        let modules: Vec<Arc<dyn Module>> = vec![Arc::new(ChargingModule::with_broker(url.clone()))];
+        let app = TestApp::start(backend, modules).await;
+        let admin = app
+            .user_with_token("charging.admin", false, &[("charging", Admin, "")])
+            .await;
+        let alpha = app.user_with_token("alpha.ops", false, &[]).await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/operators/alpha",
+            Some(&admin),
+            Some(&json!({"name": "a"})),
+        )
+        .await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/operators/alpha/staff/alpha.ops",
+            Some(&admin),
+            None,
+        )
+        .await;
+        app.call(
+            Method::PUT,
+            "/api/v1/charging/stations/CS-N",
+            Some(&alpha),
+            Some(&station("station-key-00000002", 121.4)),
+        )
+        .await;
+        let (mut ws, _) = Station::connect(&app, "CS-N", "station-key-00000002", "ocpp1.6").await;
+        let boot = ws
+            .call(
+                "BootNotification",
+                json!({"chargePointVendor": "V", "chargePointModel": "M"}),
+            )
+            .await;
+        assert_eq!(boot[2]["status"], "Accepted");
+        // The station answers whatever the central system asks, naming the action back.
+        let mut socket = ws.socket;
+        let answering = tokio::spawn(async move {
+            while let Some(Ok(Message::Text(text))) = socket.next().await {
+                let call: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                if call[0] == 2 {
+                    let reply = json!([3, call[1], {"status": "Accepted"}]).to_string();
+                    socket.send(Message::Text(reply.into())).await.unwrap();
+                }
+            }
+        });
+        let node_b = yrd_charging::broker::BrokerRoute::start(Central::new(app.db.clone()), &url);
+        let mut answer = Err(CommandError::NotConnected("CS-N".into()));
+        for _ in 0..50 {
+            answer = node_b.deliver("CS-N", "Reset", json!({"type": "Soft"})).await;
+            if answer.is_ok() {
+                break;
+            }
+            // Until both nodes have their broker connections up.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(answer, Ok(json!({"status": "Accepted"})));
+        assert_eq!(
+            node_b.version_of("CS-N").await.map(|v| v.subprotocol()),
+            Some("ocpp1.6")
+        );
+        assert_eq!(
+            node_b.deliver("CS-NOWHERE", "Reset", json!({"type": "Soft"})).await,
+            Err(CommandError::NotConnected("CS-NOWHERE".into()))
+        );
+        // Once the station hangs up, node A forgets it and B hears "not connected".
+        answering.abort();
+        let _ = answering.await;
+        let mut gone = false;
+        for _ in 0..50 {
+            if store::location(&app.db, "CS-N").await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(gone, "the station's node is cleared when it disconnects");
+        assert_eq!(
+            node_b.deliver("CS-N", "Reset", json!({"type": "Soft"})).await,
+            Err(CommandError::NotConnected("CS-N".into()))
+        );
+        app.finish().await;
+    }
+}

@@ -8,12 +8,21 @@ use yrd_web::{AppContext, Module};
 
 /// Every module of the platform, in navigation order.
 pub fn modules() -> Vec<Arc<dyn Module>> {
+    modules_with_broker(None)
+}
+
+/// The same modules, with a NATS broker between several nodes (`yrd serve --nats`).
+pub fn modules_with_broker(nats: Option<&str>) -> Vec<Arc<dyn Module>> {
+    let charging = match nats {
+        Some(url) => yrd_charging::ChargingModule::with_broker(url),
+        None => yrd_charging::ChargingModule::new(),
+    };
     vec![
         Arc::new(yrd_plan::PlanModule::new()),
         Arc::new(yrd_govservice::GovServiceModule::new()),
         Arc::new(yrd_insurance::InsuranceModule::new()),
         Arc::new(yrd_health::HealthModule::new()),
-        Arc::new(yrd_charging::ChargingModule::new()),
+        Arc::new(charging),
         Arc::new(yrd_transit::TransitModule::new()),
     ]
 }

@@ -162,6 +162,10 @@ struct ServeArgs {
     /// a message every ten seconds, so the charging console shows live changes.
     #[arg(long, requires = "demo", value_parser = clap::value_parser!(u16).range(1..=2000))]
     simulate: Option<u16>,
+    /// Several nodes on one database: a NATS server (e.g. nats://127.0.0.1:4222) that
+    /// carries remote commands to the node holding a charging station's connection.
+    #[arg(long, env = "YRD_NATS_URL")]
+    nats: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -274,7 +278,10 @@ async fn open(db: &str, modules: &[Arc<dyn Module>]) -> Result<Db, String> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let modules = yrd::modules();
+    let modules = match &cli.command {
+        Command::Serve(args) => yrd::modules_with_broker(args.nats.as_deref()),
+        _ => yrd::modules(),
+    };
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args, modules).await,
         Command::Migrate { status } => {
