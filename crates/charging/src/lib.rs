@@ -112,7 +112,7 @@ impl Module for ChargingModule {
                 },
                 Migration {
                     version: 4,
-                    name: "battery_swap_and_node_locations",
+                    name: "battery_swap_node_locations_meter_samples",
                     sqlite: include_str!("../migrations/0004_swap.sqlite.sql"),
                     postgres: include_str!("../migrations/0004_swap.postgres.sql"),
                 },
@@ -140,7 +140,10 @@ impl Module for ChargingModule {
     }
 
     fn indicators(&self, ctx: &AppContext) -> Vec<Arc<dyn IndicatorSource>> {
-        vec![Arc::new(PublicChargers(ctx.db.clone()))]
+        vec![
+            Arc::new(PublicChargers(ctx.db.clone())),
+            Arc::new(SwapStations(ctx.db.clone())),
+        ]
     }
 
     fn demo<'a>(&'a self, ctx: &'a AppContext) -> BoxFuture<'a, Result<(), String>> {
@@ -169,6 +172,32 @@ impl IndicatorSource for PublicChargers {
         Box::pin(async move {
             let pattern = within.map_or_else(|| "%".to_string(), |c| c.scope().like_pattern());
             let row = sqlx::query("SELECT COUNT(*) FROM ch_connectors c JOIN ch_stations s ON s.id = c.station_id WHERE s.public = 1 AND s.jurisdiction LIKE $1")
+                .bind(pattern)
+                .fetch_one(self.0.pool())
+                .await
+                .map_err(|e| IndicatorError::Unavailable(e.to_string()))?;
+            Ok(row.get::<i64, _>(0) as f64)
+        })
+    }
+}
+
+/// Battery-swap stations registered on the network: a KPI of the plan.
+struct SwapStations(yrd_db::Db);
+
+impl IndicatorSource for SwapStations {
+    fn key(&self) -> &'static str {
+        "charging.swap_stations"
+    }
+    fn label(&self) -> Bilingual {
+        Bilingual::new("换电站", "Battery-swap stations")
+    }
+    fn unit(&self) -> &'static str {
+        "count"
+    }
+    fn current(&self, within: Option<JurisdictionCode>) -> BoxFuture<'_, Result<f64, IndicatorError>> {
+        Box::pin(async move {
+            let pattern = within.map_or_else(|| "%".to_string(), |c| c.scope().like_pattern());
+            let row = sqlx::query("SELECT COUNT(*) FROM ch_swap_stations w JOIN ch_stations s ON s.id = w.station_id WHERE s.jurisdiction LIKE $1")
                 .bind(pattern)
                 .fetch_one(self.0.pool())
                 .await

@@ -21,7 +21,7 @@ pub struct Tariff {
     /// Electricity, fen per kWh, when there are no bands.
     pub energy_fen_per_kwh: i64,
     /// Time-of-day electricity prices (峰谷电价): the first starts at minute 0, the rest in
-    /// order; a session's energy is spread over its duration evenly.
+    /// order; each interval between meter readings is priced at its own bands.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bands: Vec<Band>,
     /// Service fee (服务费), fen per kWh.
@@ -119,27 +119,46 @@ pub struct Charge {
 /// Meter readings beyond this are a broken meter, not a session (10 MWh).
 pub const MAX_SESSION_WH: i64 = 10_000_000;
 
-/// Energy is priced per Wh and rounded half up to the fen (with bands, at the
-/// time-weighted price over `session`, from start to stop); idle time is counted in
-/// started minutes after the grace period.
-pub fn price(
-    tariff: &Tariff,
-    energy_wh: i64,
-    idle_seconds: i64,
-    session: Option<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Charge {
+/// A reading of the session's energy register: when, and Wh.
+pub type Reading = (DateTime<Utc>, i64);
+
+/// Energy is priced per Wh and rounded half up to the fen. With time-of-day bands, each
+/// interval between two meter readings is priced at the time-weighted band price over
+/// that interval (energy spread evenly within it), so a session that drew most of its
+/// energy in the valley pays the valley price for it. `readings` run from the start to
+/// the stop; if they do not add up to `energy_wh` (a meter that ran backwards) the
+/// whole session is one interval. Idle time is counted in started minutes after the
+/// grace period.
+pub fn price(tariff: &Tariff, energy_wh: i64, idle_seconds: i64, readings: &[Reading]) -> Charge {
     let energy_wh = energy_wh.clamp(0, MAX_SESSION_WH);
     let per_wh = |fen_per_kwh: i64| (energy_wh * fen_per_kwh + 500) / 1000;
     let idle_minutes = (idle_seconds.max(0) + 59) / 60;
     let billable = (idle_minutes - tariff.idle_grace_minutes).max(0);
-    let energy_fen = match session {
-        Some((from, to)) if !tariff.bands.is_empty() && to > from => {
-            let (weighted, seconds) = tariff.weighted_energy_price(from, to);
-            ((i128::from(energy_wh) * weighted / seconds + 500) / 1000) as i64
-        }
-        Some((from, _)) if !tariff.bands.is_empty() => {
-            let local = from.with_timezone(&shanghai());
-            per_wh(tariff.energy_price_at(i64::from(local.hour() * 60 + local.minute())))
+    let energy_fen = match (readings.first(), readings.last()) {
+        (Some(first), Some(last)) if !tariff.bands.is_empty() => {
+            let intervals: Vec<(Reading, Reading)> = readings.windows(2).map(|w| (w[0], w[1])).collect();
+            let consistent = intervals.iter().all(|(a, b)| b.1 >= a.1 && b.0 >= a.0)
+                && intervals.iter().map(|(a, b)| b.1 - a.1).sum::<i64>() == energy_wh;
+            let intervals = if consistent && !intervals.is_empty() {
+                intervals
+            } else {
+                vec![((first.0, 0), (last.0.max(first.0), energy_wh))]
+            };
+            // Micro-fen, so that only the total is rounded.
+            let micro: i128 = intervals
+                .iter()
+                .map(|((from, w0), (to, w1))| {
+                    let wh = i128::from(w1 - w0);
+                    if to > from {
+                        let (weighted, seconds) = tariff.weighted_energy_price(*from, *to);
+                        wh * weighted * 1000 / seconds
+                    } else {
+                        let local = from.with_timezone(&shanghai());
+                        wh * i128::from(tariff.energy_price_at(i64::from(local.hour() * 60 + local.minute()))) * 1000
+                    }
+                })
+                .sum();
+            ((micro + 500_000) / 1_000_000) as i64
         }
         _ => per_wh(tariff.energy_fen_per_kwh),
     };
@@ -169,15 +188,15 @@ mod tests {
 
     #[test]
     fn energy_service_and_idle_add_up() {
-        let charge = price(&TARIFF, 12_345, 0, None);
+        let charge = price(&TARIFF, 12_345, 0, &[]);
         assert_eq!((charge.energy_fen, charge.service_fen, charge.idle_fen), (988, 741, 0));
         assert_eq!(charge.total_fen, 1_729);
         // 20 minutes and one second idle: 21 started minutes, 6 beyond the grace.
-        assert_eq!(price(&TARIFF, 0, 20 * 60 + 1, None).idle_fen, 300);
-        assert_eq!(price(&TARIFF, 0, 15 * 60, None).idle_fen, 0);
+        assert_eq!(price(&TARIFF, 0, 20 * 60 + 1, &[]).idle_fen, 300);
+        assert_eq!(price(&TARIFF, 0, 15 * 60, &[]).idle_fen, 0);
         // A meter running backwards or wild is clamped, never negative or overflowing.
-        assert_eq!(price(&TARIFF, -5, -9, None).total_fen, 0);
-        assert_eq!(price(&TARIFF, i64::MAX, 0, None).energy_wh, MAX_SESSION_WH);
+        assert_eq!(price(&TARIFF, -5, -9, &[]).total_fen, 0);
+        assert_eq!(price(&TARIFF, i64::MAX, 0, &[]).energy_wh, MAX_SESSION_WH);
     }
 
     #[test]
@@ -207,7 +226,7 @@ mod tests {
             &tariff,
             20_000,
             0,
-            Some((at("2026-11-27T23:00:00Z"), at("2026-11-28T01:00:00Z"))),
+            &[(at("2026-11-27T23:00:00Z"), 0), (at("2026-11-28T01:00:00Z"), 20_000)],
         );
         assert_eq!(charge.energy_fen, 1_300);
         // Wholly in the valley, across midnight.
@@ -216,14 +235,33 @@ mod tests {
                 &tariff,
                 10_000,
                 0,
-                Some((at("2026-11-28T15:00:00Z"), at("2026-11-28T17:00:00Z")))
+                &[
+                    (at("2026-11-28T15:00:00Z"), 5_000),
+                    (at("2026-11-28T17:00:00Z"), 15_000)
+                ]
             )
             .energy_fen,
             300
         );
         // No duration: the band at the start.
         let instant = at("2026-11-28T04:00:00Z");
-        assert_eq!(price(&tariff, 1_000, 0, Some((instant, instant))).energy_fen, 100);
+        assert_eq!(
+            price(&tariff, 1_000, 0, &[(instant, 0), (instant, 1_000)]).energy_fen,
+            100
+        );
+        // 21:00–23:00 China time, 9 kWh in the peak hour and 1 kWh in the valley hour:
+        // 9 × 1.00 + 1 × 0.30 yuan, not 10 kWh at the average of the two.
+        let profile = [
+            (at("2026-11-28T13:00:00Z"), 100),
+            (at("2026-11-28T13:30:00Z"), 4_600),
+            (at("2026-11-28T14:00:00Z"), 9_100),
+            (at("2026-11-28T15:00:00Z"), 10_100),
+        ];
+        assert_eq!(price(&tariff, 10_000, 0, &profile).energy_fen, 930);
+        assert_eq!(price(&tariff, 10_000, 0, &[profile[0], profile[3]]).energy_fen, 650);
+        // A meter that ran backwards: one interval over the whole session.
+        let broken = [profile[0], (at("2026-11-28T14:00:00Z"), 50), profile[3]];
+        assert_eq!(price(&tariff, 10_000, 0, &broken).energy_fen, 650);
         let bad = Tariff {
             bands: vec![Band {
                 start_minute: 60,

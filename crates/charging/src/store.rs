@@ -687,6 +687,7 @@ pub async fn start_session(
     .fetch_one(tx.conn())
     .await?;
     let id: i64 = row.get(0);
+    sample(&mut tx, id, meter_start.max(0)).await?;
     audit(
         &mut tx,
         "ocpp",
@@ -700,14 +701,31 @@ pub async fn start_session(
     Ok(id)
 }
 
+/// Moves an active session's energy register and keeps the reading for pricing.
 pub async fn meter(db: &Db, station_id: &str, transaction_id: i64, wh: i64) -> Result<bool, ServiceError> {
+    let mut tx = db.begin().await?;
     let changed = sqlx::query("UPDATE ch_sessions SET meter_last = $3 WHERE id = $1 AND station_id = $2 AND status = 'active' AND $3 >= meter_start")
         .bind(transaction_id)
         .bind(station_id)
         .bind(wh)
-        .execute(db.pool())
+        .execute(tx.conn())
         .await?;
-    Ok(changed.rows_affected() == 1)
+    let moved = changed.rows_affected() == 1;
+    if moved {
+        sample(&mut tx, transaction_id, wh).await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
+}
+
+async fn sample(tx: &mut Tx, session_id: i64, wh: i64) -> Result<(), ServiceError> {
+    sqlx::query("INSERT INTO ch_meter_samples (session_id, at, wh) VALUES ($1, $2, $3)")
+        .bind(session_id)
+        .bind(now_db())
+        .bind(wh)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 /// A charge detail record: the priced session.
@@ -757,8 +775,22 @@ pub async fn stop_session(
     .await?;
     // An operator without a tariff charges nothing rather than a price it never set.
     let tariff = tariff_row.as_ref().map_or_else(Tariff::default, tariff_from_row);
-    let window = from_db(&started_at).zip(from_db(&now));
-    let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds, window);
+    // The register from the start, through the readings kept, to the stop.
+    let samples = sqlx::query("SELECT at, wh FROM ch_meter_samples WHERE session_id = $1 ORDER BY at")
+        .bind(transaction_id)
+        .fetch_all(tx.conn())
+        .await?;
+    let readings: Vec<pricing::Reading> = from_db(&started_at)
+        .map(|at| (at, meter_start))
+        .into_iter()
+        .chain(
+            samples
+                .iter()
+                .filter_map(|r| Some((from_db(&r.get::<String, _>(0))?, r.get::<i64, _>(1)))),
+        )
+        .chain(from_db(&now).map(|at| (at, meter_stop)))
+        .collect();
+    let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds, &readings);
     sqlx::query("UPDATE ch_sessions SET status = 'completed', meter_stop = $2, meter_last = $2, stopped_at = $3, stop_reason = $4, idle_since = NULL, idle_seconds = $5 WHERE id = $1")
         .bind(transaction_id)
         .bind(meter_stop)

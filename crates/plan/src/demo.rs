@@ -81,8 +81,12 @@ fn illustrative_task(number: i64, aspect: i64, index: i64) -> TaskDef {
     let mut participants: Vec<JurisdictionCode> = provinces.iter().copied().filter(|p| *p != lead.province()).collect();
     participants.truncate(1 + rng.below(3) as usize);
     let target = (5 + rng.below(20) * 5) as f64;
-    let (first_due, mid_due) = if profile(number) == Profile::Quiet {
-        (d(2026, 11, 30), d(2026, 12, 15))
+    // Tasks with no progress in the demo begin late in the plan, report quarterly and have
+    // their milestones at its very end, so they show as not started on any day until then
+    // (statuses are assessed on the real date, not the demo's).
+    let quiet = profile(number) == Profile::Quiet;
+    let (first_due, mid_due) = if quiet {
+        (d(2026, 12, 30), d(2026, 12, 31))
     } else {
         (d(2024, 12, 31), d(2025, 12, 31))
     };
@@ -96,14 +100,9 @@ fn illustrative_task(number: i64, aspect: i64, index: i64) -> TaskDef {
         lead: vec![lead],
         participants,
         lead_agency: format!("{}（演示）", lead.jurisdiction().name_zh),
-        // Tasks with no progress in the demo begin late in the plan, so they show as not started.
-        start: if profile(number) == Profile::Quiet {
-            d(2026, 11, 1)
-        } else {
-            d(2024, 7, 25)
-        },
+        start: if quiet { d(2026, 11, 1) } else { d(2024, 7, 25) },
         due: d(2026, 12, 31),
-        cycle: if rng.below(4) == 0 {
+        cycle: if !quiet && rng.below(4) == 0 {
             Cycle::Monthly
         } else {
             Cycle::Quarterly

@@ -34,7 +34,7 @@ async fn the_shipped_plan_imports_once_and_again_without_duplicates() {
         assert_eq!((second.tasks_created, second.tasks_updated), (0, 35));
         assert_eq!(app.count("plan_tasks").await, 35);
         assert_eq!(app.count("plan_aspects").await, 9);
-        assert_eq!(app.count("plan_kpis").await, 6);
+        assert_eq!(app.count("plan_kpis").await, 7);
         let summary = app.get("/api/v1/plan", None).await.body;
         assert_eq!(summary["aspects"].as_array().unwrap().len(), 9);
         assert_eq!(summary["aspects"][0]["planned_tasks"], 20);
