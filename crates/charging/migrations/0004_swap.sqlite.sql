@@ -46,10 +46,6 @@ ALTER TABLE ch_stations ADD COLUMN node TEXT;
 ALTER TABLE ch_stations ADD COLUMN node_subprotocol TEXT;
 
 -- The energy register as it was read during each session (at most once a minute, by
--- the server's clock), so that time-of-day bands price each interval's own energy.
-CREATE TABLE ch_meter_samples (
-    session_id INTEGER NOT NULL REFERENCES ch_sessions (id),
-    at TEXT NOT NULL,
-    wh INTEGER NOT NULL
-);
-CREATE INDEX ch_meter_samples_session ON ch_meter_samples (session_id, at);
+-- the server's clock; lines of "<time> <Wh>"), so that time-of-day bands price each
+-- interval's own energy. On the session's row: one UPDATE per reading, as before.
+ALTER TABLE ch_sessions ADD COLUMN readings TEXT NOT NULL DEFAULT '';

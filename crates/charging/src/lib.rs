@@ -112,7 +112,7 @@ impl Module for ChargingModule {
                 },
                 Migration {
                     version: 4,
-                    name: "battery_swap_node_locations_meter_samples",
+                    name: "battery_swap_node_locations_meter_readings",
                     sqlite: include_str!("../migrations/0004_swap.sqlite.sql"),
                     postgres: include_str!("../migrations/0004_swap.postgres.sql"),
                 },

@@ -687,7 +687,6 @@ pub async fn start_session(
     .fetch_one(tx.conn())
     .await?;
     let id: i64 = row.get(0);
-    sample(&mut tx, id, meter_start.max(0)).await?;
     audit(
         &mut tx,
         "ocpp",
@@ -701,31 +700,24 @@ pub async fn start_session(
     Ok(id)
 }
 
+/// Readings kept per session, at most (about 10 hours at one a minute); later ones
+/// still move the register, and the stop prices what is kept.
+const MAX_READINGS_TEXT: i64 = 24 * 1024;
+
 /// Moves an active session's energy register and keeps the reading for pricing.
 pub async fn meter(db: &Db, station_id: &str, transaction_id: i64, wh: i64) -> Result<bool, ServiceError> {
-    let mut tx = db.begin().await?;
-    let changed = sqlx::query("UPDATE ch_sessions SET meter_last = $3 WHERE id = $1 AND station_id = $2 AND status = 'active' AND $3 >= meter_start")
-        .bind(transaction_id)
-        .bind(station_id)
-        .bind(wh)
-        .execute(tx.conn())
-        .await?;
-    let moved = changed.rows_affected() == 1;
-    if moved {
-        sample(&mut tx, transaction_id, wh).await?;
-    }
-    tx.commit().await?;
-    Ok(moved)
-}
-
-async fn sample(tx: &mut Tx, session_id: i64, wh: i64) -> Result<(), ServiceError> {
-    sqlx::query("INSERT INTO ch_meter_samples (session_id, at, wh) VALUES ($1, $2, $3)")
-        .bind(session_id)
-        .bind(now_db())
-        .bind(wh)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+    let changed = sqlx::query(
+        "UPDATE ch_sessions SET meter_last = $3, readings = CASE WHEN LENGTH(readings) < $5 THEN readings || $4 ELSE readings END \
+         WHERE id = $1 AND station_id = $2 AND status = 'active' AND $3 >= meter_start",
+    )
+    .bind(transaction_id)
+    .bind(station_id)
+    .bind(wh)
+    .bind(format!("{} {wh}\n", now_db()))
+    .bind(MAX_READINGS_TEXT)
+    .execute(db.pool())
+    .await?;
+    Ok(changed.rows_affected() == 1)
 }
 
 /// A charge detail record: the priced session.
@@ -752,7 +744,7 @@ pub async fn stop_session(
 ) -> Result<Option<Cdr>, ServiceError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
-        "SELECT x.meter_start, x.idle_since, x.idle_seconds, x.started_at, s.operator_id, s.jurisdiction FROM ch_sessions x JOIN ch_stations s ON s.id = x.station_id \
+        "SELECT x.meter_start, x.idle_since, x.idle_seconds, x.started_at, s.operator_id, s.jurisdiction, x.readings FROM ch_sessions x JOIN ch_stations s ON s.id = x.station_id \
          WHERE x.id = $1 AND x.station_id = $2 AND x.status = 'active'",
     )
     .bind(transaction_id)
@@ -776,18 +768,14 @@ pub async fn stop_session(
     // An operator without a tariff charges nothing rather than a price it never set.
     let tariff = tariff_row.as_ref().map_or_else(Tariff::default, tariff_from_row);
     // The register from the start, through the readings kept, to the stop.
-    let samples = sqlx::query("SELECT at, wh FROM ch_meter_samples WHERE session_id = $1 ORDER BY at")
-        .bind(transaction_id)
-        .fetch_all(tx.conn())
-        .await?;
+    let kept: String = row.get(6);
     let readings: Vec<pricing::Reading> = from_db(&started_at)
         .map(|at| (at, meter_start))
         .into_iter()
-        .chain(
-            samples
-                .iter()
-                .filter_map(|r| Some((from_db(&r.get::<String, _>(0))?, r.get::<i64, _>(1)))),
-        )
+        .chain(kept.lines().filter_map(|line| {
+            let (at, wh) = line.split_once(' ')?;
+            Some((from_db(at)?, wh.parse().ok()?))
+        }))
         .chain(from_db(&now).map(|at| (at, meter_stop)))
         .collect();
     let charge = pricing::price(&tariff, meter_stop - meter_start, idle_seconds, &readings);

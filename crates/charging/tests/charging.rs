@@ -191,6 +191,15 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
             !store::meter(&app.db, "B-9", session, 7_000).await.unwrap(),
             "another station's reading is ignored"
         );
+        let kept: String = sqlx::query_scalar("SELECT readings FROM ch_sessions WHERE id = $1")
+            .bind(session)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        assert!(
+            kept.lines().count() == 1 && kept.ends_with(" 6000\n"),
+            "the reading is kept for pricing: {kept:?}"
+        );
         // The session began two hours ago (for utilisation).
         sqlx::query("UPDATE ch_sessions SET started_at = $1 WHERE id = $2")
             .bind(yrd_kernel::time::to_db(chrono::Utc::now() - chrono::Duration::hours(2)))
