@@ -249,19 +249,7 @@ impl Central {
         limit: usize,
     ) -> Result<Vec<(f64, SwapPoint)>, store::ServiceError> {
         self.ensure_swap_index().await?;
-        let index = self
-            .swap_index
-            .read()
-            .map_err(|_| store::ServiceError::Conflict("the finder index is being rebuilt".into()))?;
-        Ok(index
-            .as_ref()
-            .map(|i| {
-                i.nearby(lon, lat, radius_km, filter, limit)
-                    .into_iter()
-                    .map(|(d, p)| (d, p.clone()))
-                    .collect()
-            })
-            .unwrap_or_default())
+        search(&self.swap_index, |i| i.nearby(lon, lat, radius_km, filter, limit))
     }
 
     /// A slot's pack as a swap event or a meter value reports it.
@@ -290,19 +278,7 @@ impl Central {
         limit: usize,
     ) -> Result<Vec<(f64, Point)>, store::ServiceError> {
         self.ensure_index().await?;
-        let index = self
-            .index
-            .read()
-            .map_err(|_| store::ServiceError::Conflict("the finder index is being rebuilt".into()))?;
-        Ok(index
-            .as_ref()
-            .map(|i| {
-                i.nearby(lon, lat, radius_km, filter, limit)
-                    .into_iter()
-                    .map(|(d, p)| (d, p.clone()))
-                    .collect()
-            })
-            .unwrap_or_default())
+        search(&self.index, |i| i.nearby(lon, lat, radius_km, filter, limit))
     }
 
     pub(crate) fn index_status(&self, station_id: &str, connector_id: Option<u32>, status: &str) {
@@ -366,6 +342,20 @@ impl Central {
             }
         }
     }
+}
+
+/// Answers from an index, cloning what it found so that no lock is held afterwards.
+fn search<I, T: Clone>(
+    lock: &RwLock<Option<I>>,
+    query: impl for<'a> FnOnce(&'a I) -> Vec<(f64, &'a T)>,
+) -> Result<Vec<(f64, T)>, store::ServiceError> {
+    let index = lock
+        .read()
+        .map_err(|_| store::ServiceError::Conflict("the finder index is being rebuilt".into()))?;
+    Ok(index
+        .as_ref()
+        .map(|i| query(i).into_iter().map(|(d, p)| (d, p.clone())).collect())
+        .unwrap_or_default())
 }
 
 /// A random name for this node: 16 hex digits.

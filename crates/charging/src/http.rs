@@ -146,17 +146,23 @@ pub struct NearbyConnector {
     pub status: String,
 }
 
-async fn nearby(central: &Central, query: NearbyQuery) -> ApiResult<axum::Json<Vec<NearbyConnector>>> {
-    if !(-180.0..=180.0).contains(&query.lon) {
+/// A finder's place and radius (km, `default` when not given), or the field that is off.
+pub(crate) fn check_place(lon: f64, lat: f64, radius_km: Option<f64>, default: f64) -> ApiResult<f64> {
+    if !(-180.0..=180.0).contains(&lon) {
         return Err(ApiError::invalid("lon", "-180 to 180"));
     }
-    if !(-90.0..=90.0).contains(&query.lat) {
+    if !(-90.0..=90.0).contains(&lat) {
         return Err(ApiError::invalid("lat", "-90 to 90"));
     }
-    let radius = query.radius_km.unwrap_or(5.0);
+    let radius = radius_km.unwrap_or(default);
     if !(0.0..=crate::finder::MAX_RADIUS_KM).contains(&radius) {
         return Err(ApiError::invalid("radius_km", "0 to 100"));
     }
+    Ok(radius)
+}
+
+async fn nearby(central: &Central, query: NearbyQuery) -> ApiResult<axum::Json<Vec<NearbyConnector>>> {
+    let radius = check_place(query.lon, query.lat, query.radius_km, 5.0)?;
     if let Some(standard) = &query.connector
         && !store::STANDARDS.contains(&standard.as_str())
     {

@@ -3,7 +3,7 @@
 
 use crate::central::Central;
 use crate::finder::SwapFilter;
-use crate::http::{operator_scope, own_operator};
+use crate::http::{check_place, operator_scope, own_operator};
 use crate::store::{self, MODULE};
 use crate::swap::{self, Pack, PackInput, Swap};
 use axum::extract::Path;
@@ -95,16 +95,7 @@ pub struct NearbySwapStation {
 }
 
 async fn nearby(central: &Central, query: SwapNearbyQuery) -> ApiResult<axum::Json<Vec<NearbySwapStation>>> {
-    if !(-180.0..=180.0).contains(&query.lon) {
-        return Err(ApiError::invalid("lon", "-180 to 180"));
-    }
-    if !(-90.0..=90.0).contains(&query.lat) {
-        return Err(ApiError::invalid("lat", "-90 to 90"));
-    }
-    let radius = query.radius_km.unwrap_or(10.0);
-    if !(0.0..=crate::finder::MAX_RADIUS_KM).contains(&radius) {
-        return Err(ApiError::invalid("radius_km", "0 to 100"));
-    }
+    let radius = check_place(query.lon, query.lat, query.radius_km, 10.0)?;
     let min_soc = query.min_soc.unwrap_or(90.0);
     if !(0.0..=100.0).contains(&min_soc) {
         return Err(ApiError::invalid("min_soc", "0 to 100 %"));

@@ -30,30 +30,8 @@ async fn operators_register_stations_price_sessions_and_stay_apart() {
             .await;
         let alpha = app.user_with_token("alpha.ops", false, &[]).await;
         let beta = app.user_with_token("beta.ops", false, &[]).await;
-        for (id, login) in [("alpha", "alpha.ops"), ("beta", "beta.ops")] {
-            assert_eq!(
-                app.call(
-                    Method::PUT,
-                    &format!("/api/v1/charging/operators/{id}"),
-                    Some(&admin),
-                    Some(&json!({"name": id}))
-                )
-                .await
-                .status,
-                StatusCode::NO_CONTENT
-            );
-            assert_eq!(
-                app.call(
-                    Method::PUT,
-                    &format!("/api/v1/charging/operators/{id}/staff/{login}"),
-                    Some(&admin),
-                    None
-                )
-                .await
-                .status,
-                StatusCode::NO_CONTENT
-            );
-        }
+        operator_with_staff(&app, &admin, "alpha", "alpha.ops").await;
+        operator_with_staff(&app, &admin, "beta", "beta.ops").await;
         // Bad input names the field and writes nothing.
         let before = app.count("ch_stations").await;
         let short_key = app
@@ -456,6 +434,29 @@ async fn demo_loads_once_and_pages_render() {
     }
 }
 
+/// Registers an operator with one staff login (the admin's token does it).
+async fn operator_with_staff(app: &TestApp, admin: &str, id: &str, login: &str) {
+    let name = json!({"name": id});
+    let saved = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/charging/operators/{id}"),
+            Some(admin),
+            Some(&name),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT);
+    let staff = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/charging/operators/{id}/staff/{login}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(staff.status, StatusCode::NO_CONTENT);
+}
+
 /// A station speaking OCPP-J over a real WebSocket, one call at a time.
 struct Station {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -518,22 +519,8 @@ async fn swap_stations_move_packs_over_ocpp_21_and_price_swaps() {
             .await;
         let alpha = app.user_with_token("alpha.ops", false, &[]).await;
         let beta = app.user_with_token("beta.ops", false, &[]).await;
-        for (id, login) in [("alpha", "alpha.ops"), ("beta", "beta.ops")] {
-            app.call(
-                Method::PUT,
-                &format!("/api/v1/charging/operators/{id}"),
-                Some(&admin),
-                Some(&json!({"name": id})),
-            )
-            .await;
-            app.call(
-                Method::PUT,
-                &format!("/api/v1/charging/operators/{id}/staff/{login}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        }
+        operator_with_staff(&app, &admin, "alpha", "alpha.ops").await;
+        operator_with_staff(&app, &admin, "beta", "beta.ops").await;
         let tariff = json!({"energy_fen_per_kwh": 80, "service_fen_per_kwh": 0, "idle_fen_per_minute": 0, "idle_grace_minutes": 0, "swap_fen": 3000});
         assert_eq!(
             app.call(Method::PUT, "/api/v1/charging/tariff", Some(&alpha), Some(&tariff))
@@ -777,20 +764,7 @@ async fn ocpp_16_payloads_are_checked_against_the_official_schema() {
             .user_with_token("charging.admin", false, &[("charging", Admin, "")])
             .await;
         let alpha = app.user_with_token("alpha.ops", false, &[]).await;
-        app.call(
-            Method::PUT,
-            "/api/v1/charging/operators/alpha",
-            Some(&admin),
-            Some(&json!({"name": "a"})),
-        )
-        .await;
-        app.call(
-            Method::PUT,
-            "/api/v1/charging/operators/alpha/staff/alpha.ops",
-            Some(&admin),
-            None,
-        )
-        .await;
+        operator_with_staff(&app, &admin, "alpha", "alpha.ops").await;
         app.call(
             Method::PUT,
             "/api/v1/charging/stations/CS-1",
@@ -878,20 +852,7 @@ async fn a_command_reaches_a_station_connected_to_another_node_through_nats() {
             .user_with_token("charging.admin", false, &[("charging", Admin, "")])
             .await;
         let alpha = app.user_with_token("alpha.ops", false, &[]).await;
-        app.call(
-            Method::PUT,
-            "/api/v1/charging/operators/alpha",
-            Some(&admin),
-            Some(&json!({"name": "a"})),
-        )
-        .await;
-        app.call(
-            Method::PUT,
-            "/api/v1/charging/operators/alpha/staff/alpha.ops",
-            Some(&admin),
-            None,
-        )
-        .await;
+        operator_with_staff(&app, &admin, "alpha", "alpha.ops").await;
         app.call(
             Method::PUT,
             "/api/v1/charging/stations/CS-N",
