@@ -97,7 +97,14 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let map = city_map(&page, &around);
+    let swaps_around = match city.and_then(|c| Some((c.lon?, c.lat?))) {
+        Some((lon, lat)) => central
+            .swap_nearby(lon, lat, 15.0, &SwapFilter::default(), 500)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let map = city_map(&page, &around, &swaps_around);
     let stats = store::stats(page.auth.db()).await.unwrap_or_default();
     let total: i64 = stats.iter().map(|s| s.connectors).sum();
     let available: i64 = stats.iter().map(|s| s.available).sum();
@@ -199,9 +206,13 @@ async fn stations_page(page: Page) -> Response {
 }
 
 /// The city's stations as dots placed by their position, coloured by how many of their
-/// connectors are free (the share is also in each dot's title, so colour is not the only
-/// carrier).
-fn city_map(page: &Page, connectors: &[(f64, crate::finder::Point)]) -> maud::Markup {
+/// connectors are free, and its swap stations as squares, green with a pack ready (the
+/// figures are also in each mark's title, so colour is not the only carrier).
+fn city_map(
+    page: &Page,
+    connectors: &[(f64, crate::finder::Point)],
+    swaps: &[(f64, crate::finder::SwapPoint)],
+) -> maud::Markup {
     let mut stations: std::collections::BTreeMap<&str, (f64, f64, usize, usize)> = std::collections::BTreeMap::new();
     for (_, p) in connectors {
         let entry = stations.entry(p.station_id.as_str()).or_insert((p.lon, p.lat, 0, 0));
@@ -210,15 +221,20 @@ fn city_map(page: &Page, connectors: &[(f64, crate::finder::Point)]) -> maud::Ma
             entry.2 += 1;
         }
     }
-    if stations.is_empty() {
+    if stations.is_empty() && swaps.is_empty() {
         return html! {};
     }
     let (mut west, mut east, mut south, mut north) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (lon, lat, _, _) in stations.values() {
-        west = west.min(*lon);
-        east = east.max(*lon);
-        south = south.min(*lat);
-        north = north.max(*lat);
+    let swap_places = swaps.iter().map(|(_, p)| (p.lon, p.lat));
+    for (lon, lat) in stations
+        .values()
+        .map(|(lon, lat, _, _)| (*lon, *lat))
+        .chain(swap_places)
+    {
+        west = west.min(lon);
+        east = east.max(lon);
+        south = south.min(lat);
+        north = north.max(lat);
     }
     let (width, height) = (600.0, 400.0);
     let span_x = (east - west).max(0.01);
@@ -234,7 +250,14 @@ fn city_map(page: &Page, connectors: &[(f64, crate::finder::Point)]) -> maud::Ma
                     title { (id) " · " (free) "/" (all) " " (page.t("charging.available_now")) }
                 }
             }
+            @for (_, p) in swaps {
+                @let ready = if p.online { p.ready(90.0) } else { 0 };
+                rect x=(format!("{:.1}", x(p.lon) - 7.0)) y=(format!("{:.1}", y(p.lat) - 7.0)) width="14" height="14"
+                    fill=(if ready > 0 { "#2e8b57" } else { "#c0392b" }) stroke="#1f2d3d" stroke-width="2" {
+                    title { (p.station_id) " · " (ready) " " (page.t("charging.packs_ready_short")) }
+                }
+            }
         }
-        p.legend { span style="color:#2e8b57" { "●" } " " (page.t("charging.legend_free")) " · " span style="color:#e6a23c" { "●" } " " (page.t("charging.legend_some")) " · " span style="color:#c0392b" { "●" } " " (page.t("charging.legend_none")) }
+        p.legend { span style="color:#2e8b57" { "●" } " " (page.t("charging.legend_free")) " · " span style="color:#e6a23c" { "●" } " " (page.t("charging.legend_some")) " · " span style="color:#c0392b" { "●" } " " (page.t("charging.legend_none")) " · " span { "■" } " " (page.t("charging.legend_swap")) }
     }
 }
