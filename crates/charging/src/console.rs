@@ -146,10 +146,19 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
             } }
         }))
         p.legend { (page.t("charging.packs_ready_hint")) }
+        h2 { (page.t("charging.by_province")) }
+        (stats_table(&page, &store::by_province(&stats)))
         h2 { (page.t("charging.by_city")) }
+        (stats_table(&page, &stats))
+    };
+    page.render(page.t("charging.title"), body).into_response()
+}
+
+fn stats_table(page: &Page, stats: &[store::CityStat]) -> maud::Markup {
+    html! {
         (table(&[page.t("charging.city"), page.t("charging.stations"), page.t("charging.connectors"), page.t("charging.available_now"), page.t("charging.charging_now"), page.t("charging.sessions"), page.t("charging.per_day"), page.t("charging.utilisation"), page.t("charging.energy"), page.t("charging.swap_stations"), page.t("charging.packs"), page.t("charging.swaps_per_day")], html! {
-            @for s in &stats { tr {
-                td { (place_name(&page, &s.jurisdiction)) }
+            @for s in stats { tr {
+                td { (place_name(page, &s.jurisdiction)) }
                 td { (s.stations) } td { (s.connectors) } td { (s.available) } td { (s.charging) } td { (s.sessions) }
                 td { (format!("{:.1}", s.sessions_per_day)) }
                 td { (format!("{:.1} %", s.utilisation * 100.0)) }
@@ -158,8 +167,7 @@ async fn finder_page(page: Page, Query(query): Query<FinderQuery>, central: &Cen
                 td { (format!("{:.1}", s.swaps_per_day)) }
             } }
         }))
-    };
-    page.render(page.t("charging.title"), body).into_response()
+    }
 }
 
 async fn stations_page(page: Page) -> Response {

@@ -32,7 +32,8 @@ pub fn routes(central: Arc<Central>, commands: Arc<dyn CommandRoute>) -> ApiRout
         )
         .get(
             "/stats",
-            Doc::new("Stations, connectors, their status, sessions and energy by city")
+            Doc::new("Stations, connectors, their status, sessions, energy and swap stations by city or province")
+                .query::<StatsQuery>()
                 .response::<Vec<CityStat>>()
                 .public(),
             stats,
@@ -204,8 +205,20 @@ async fn nearby(central: &Central, query: NearbyQuery) -> ApiResult<axum::Json<V
     ))
 }
 
-async fn stats(auth: Auth) -> ApiResult<axum::Json<Vec<CityStat>>> {
-    Ok(axum::Json(store::stats(auth.db()).await?))
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// `province` for the four provinces' totals; by city otherwise.
+    pub by: Option<String>,
+}
+
+async fn stats(auth: Auth, Query(query): Query<StatsQuery>) -> ApiResult<axum::Json<Vec<CityStat>>> {
+    let cities = store::stats(auth.db()).await?;
+    match query.by.as_deref() {
+        None | Some("city") => Ok(axum::Json(cities)),
+        Some("province") => Ok(axum::Json(store::by_province(&cities))),
+        Some(_) => Err(ApiError::invalid("by", "city or province")),
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

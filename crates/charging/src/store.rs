@@ -923,6 +923,47 @@ pub struct CityStat {
 /// The window of the per-day figures.
 pub const STATS_DAYS: i64 = 7;
 
+/// The cities' figures added up by province (utilisation weighted by connectors).
+pub fn by_province(cities: &[CityStat]) -> Vec<CityStat> {
+    let mut provinces: std::collections::BTreeMap<String, CityStat> = std::collections::BTreeMap::new();
+    for city in cities {
+        let code = JurisdictionCode::parse(&city.jurisdiction)
+            .map(|c| c.province().to_string())
+            .unwrap_or_else(|_| city.jurisdiction.clone());
+        let sum = provinces.entry(code.clone()).or_insert_with(|| CityStat {
+            jurisdiction: code,
+            stations: 0,
+            connectors: 0,
+            available: 0,
+            charging: 0,
+            energy_wh: 0,
+            sessions: 0,
+            sessions_per_day: 0.0,
+            utilisation: 0.0,
+            swap_stations: 0,
+            packs: 0,
+            swaps_per_day: 0.0,
+        });
+        let busy = sum.utilisation * sum.connectors as f64 + city.utilisation * city.connectors as f64;
+        sum.stations += city.stations;
+        sum.connectors += city.connectors;
+        sum.available += city.available;
+        sum.charging += city.charging;
+        sum.energy_wh += city.energy_wh;
+        sum.sessions += city.sessions;
+        sum.sessions_per_day += city.sessions_per_day;
+        sum.utilisation = if sum.connectors > 0 {
+            busy / sum.connectors as f64
+        } else {
+            0.0
+        };
+        sum.swap_stations += city.swap_stations;
+        sum.packs += city.packs;
+        sum.swaps_per_day += city.swaps_per_day;
+    }
+    provinces.into_values().collect()
+}
+
 pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
     let rows = sqlx::query(
         "SELECT s.jurisdiction, COUNT(DISTINCT s.id), COUNT(*), \

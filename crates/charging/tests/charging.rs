@@ -750,6 +750,17 @@ async fn swap_stations_move_packs_over_ocpp_21_and_price_swaps() {
             "{shanghai}"
         );
         assert!(shanghai["swaps_per_day"].as_f64().unwrap() > 0.0);
+        let provinces = app.get("/api/v1/charging/stats?by=province", None).await;
+        assert_eq!(provinces.body[0]["jurisdiction"], "310000", "{}", provinces.text);
+        assert_eq!(
+            (&provinces.body[0]["swap_stations"], &provinces.body[0]["connectors"]),
+            (&json!(1), &shanghai["connectors"])
+        );
+        let refused = app.get("/api/v1/charging/stats?by=county", None).await;
+        assert_eq!(
+            (refused.status, refused.error_paths()),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec!["by".to_string()])
+        );
         assert_eq!(app.audit_entries("swap.event").await.len(), 5);
         app.finish().await;
     }
