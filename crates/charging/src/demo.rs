@@ -1,7 +1,9 @@
 //! Demonstration data: three operators with tariffs and cards, twelve stations of four
 //! connectors in each of the 41 cities (about 2,000 connectors), with statuses; and
 //! `CS-DEMO-1`, a station a simulator or the Python `ocpp` client can connect as
-//! (key `demo-station-key-0001`). Deterministic; idempotent.
+//! (key `demo-station-key-0001`); a swap operator with a stocked swap station in each
+//! city and `SW-DEMO-1` (key `demo-swap-key-000001`) for an OCPP 2.1 client.
+//! Deterministic; idempotent.
 
 use crate::pricing::Tariff;
 use crate::store::{self, ConnectorSpec, StationInput};

@@ -900,7 +900,7 @@ pub async fn active_session(db: &Db, station_id: &str, connector_id: Option<u32>
 }
 
 /// Chargers and energy by city.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct CityStat {
     pub jurisdiction: String,
     pub stations: i64,
@@ -932,17 +932,7 @@ pub fn by_province(cities: &[CityStat]) -> Vec<CityStat> {
             .unwrap_or_else(|_| city.jurisdiction.clone());
         let sum = provinces.entry(code.clone()).or_insert_with(|| CityStat {
             jurisdiction: code,
-            stations: 0,
-            connectors: 0,
-            available: 0,
-            charging: 0,
-            energy_wh: 0,
-            sessions: 0,
-            sessions_per_day: 0.0,
-            utilisation: 0.0,
-            swap_stations: 0,
-            packs: 0,
-            swaps_per_day: 0.0,
+            ..CityStat::default()
         });
         let busy = sum.utilisation * sum.connectors as f64 + city.utilisation * city.connectors as f64;
         sum.stations += city.stations;
@@ -1006,9 +996,7 @@ pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
                 charging: r.get(4),
                 energy_wh,
                 sessions,
-                swap_stations: 0,
-                packs: 0,
-                swaps_per_day: 0.0,
+                ..CityStat::default()
             }
         })
         .collect();
@@ -1023,17 +1011,10 @@ pub async fn stats(db: &Db) -> Result<Vec<CityStat>, ServiceError> {
     for (jurisdiction, (stations, packs, week_swaps)) in swaps {
         cities.push(CityStat {
             jurisdiction,
-            stations: 0,
-            connectors: 0,
-            available: 0,
-            charging: 0,
-            energy_wh: 0,
-            sessions: 0,
-            sessions_per_day: 0.0,
-            utilisation: 0.0,
             swap_stations: stations,
             packs,
             swaps_per_day: week_swaps as f64 / STATS_DAYS as f64,
+            ..CityStat::default()
         });
     }
     cities.sort_by(|a, b| a.jurisdiction.cmp(&b.jurisdiction));

@@ -104,25 +104,35 @@ fn percent(value: f64) -> bool {
     (0.0..=100.0).contains(&value)
 }
 
-/// The swap details of a station of the operator, or why it has none.
-async fn own_swap_station(
+/// A station's operator, jurisdiction and swap details (none for a charging station).
+async fn station_swap_details(
     tx: &mut Tx,
-    operator_id: &str,
     station_id: &str,
-) -> Result<(SwapSpec, Option<JurisdictionCode>), ServiceError> {
+) -> Result<Option<(String, String, Option<SwapSpec>)>, ServiceError> {
     let row = sqlx::query(
         "SELECT s.operator_id, s.jurisdiction, w.slots, w.vehicle_models FROM ch_stations s LEFT JOIN ch_swap_stations w ON w.station_id = s.id WHERE s.id = $1",
     )
     .bind(station_id)
     .fetch_optional(tx.conn())
     .await?;
-    let Some(row) = row.filter(|r| r.get::<String, _>(0) == operator_id) else {
+    Ok(row.map(|r| (r.get(0), r.get(1), spec_from_columns(r.get(2), r.get(3)))))
+}
+
+/// The swap details of a station of the operator, or why it has none.
+async fn own_swap_station(
+    tx: &mut Tx,
+    operator_id: &str,
+    station_id: &str,
+) -> Result<(SwapSpec, Option<JurisdictionCode>), ServiceError> {
+    let Some((_, jurisdiction, spec)) = station_swap_details(tx, station_id)
+        .await?
+        .filter(|(operator, _, _)| operator == operator_id)
+    else {
         return Err(ServiceError::NotFound(format!("station {station_id}")));
     };
-    let place = JurisdictionCode::parse(&row.get::<String, _>(1)).ok();
-    let spec = spec_from_columns(row.get(2), row.get(3))
-        .ok_or_else(|| ServiceError::Conflict(format!("station {station_id} is not a battery-swap station")))?;
-    Ok((spec, place))
+    let spec =
+        spec.ok_or_else(|| ServiceError::Conflict(format!("station {station_id} is not a battery-swap station")))?;
+    Ok((spec, JurisdictionCode::parse(&jurisdiction).ok()))
 }
 
 pub async fn save_pack(
@@ -393,18 +403,9 @@ pub async fn record_event(
     batteries: &[Battery],
 ) -> Result<Swap, SwapRefusal> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "SELECT s.operator_id, s.jurisdiction, w.slots, w.vehicle_models FROM ch_stations s LEFT JOIN ch_swap_stations w ON w.station_id = s.id WHERE s.id = $1",
-    )
-    .bind(station_id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(row) = row else {
+    let Some((operator_id, jurisdiction, Some(spec))) = station_swap_details(&mut tx, station_id).await? else {
         return Err(SwapRefusal::NotASwapStation);
     };
-    let operator_id: String = row.get(0);
-    let jurisdiction: String = row.get(1);
-    let spec = spec_from_columns(row.get(2), row.get(3)).ok_or(SwapRefusal::NotASwapStation)?;
     if let Some(b) = batteries.iter().find(|b| !(1..=spec.slots).contains(&b.slot)) {
         return Err(SwapRefusal::NoSuchSlot(b.slot, spec.slots));
     }
